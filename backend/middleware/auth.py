@@ -1,0 +1,76 @@
+"""Bearer authentication for `/api/`, as pure ASGI middleware.
+
+It runs before routing and body validation, so an unauthenticated request learns only that it
+is unauthenticated. On success the verified user is put on `request.state.user`.
+"""
+
+import logging
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from backend.errors import error_response
+from backend.tokens import AuthError, TokenVerifier
+
+logger = logging.getLogger("backend.auth")
+
+PROTECTED_PREFIX = "/api/"
+_REALM = 'Bearer realm="api"'
+JWKS_RETRY_AFTER_SECONDS = 5
+
+
+def _bearer_token(scope: Scope) -> str:
+    """The token of the single `Authorization: Bearer` header; the query string never counts."""
+    values = [value for name, value in scope["headers"] if name == b"authorization"]
+    if not values:
+        raise AuthError("Missing bearer token", reason="missing")
+    if len(values) > 1:
+        raise AuthError("Send exactly one Authorization header", reason="duplicate_header")
+    header = values[0].decode("latin-1").strip()
+    if not header:
+        raise AuthError("Missing bearer token", reason="missing")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer":
+        raise AuthError("Authorization scheme must be Bearer", reason="wrong_scheme")
+    token = token.strip()
+    if not token:
+        raise AuthError("Missing bearer token", reason="missing")
+    return token
+
+
+class BearerAuthMiddleware:
+    """Verifies the bearer token of every request under `/api/`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(PROTECTED_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        verifier: TokenVerifier = scope["app"].state.token_verifier
+        try:
+            user = await verifier.verify(_bearer_token(scope))
+        except AuthError as error:
+            logger.info(
+                "authentication failed: reason=%s method=%s path=%s",
+                error.reason,
+                scope["method"],
+                scope["path"],
+            )
+            response = error_response(
+                error.status, error.message, headers=self._failure_headers(error)
+            )
+            await response(scope, receive, send)
+            return
+        scope.setdefault("state", {})["user"] = user
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def _failure_headers(error: AuthError) -> dict[str, str]:
+        if error.status == 503:
+            return {"Retry-After": str(JWKS_RETRY_AFTER_SECONDS)}
+        if error.reason == "missing":
+            return {"WWW-Authenticate": _REALM}
+        description = error.message.replace('"', "'")
+        challenge = f'{_REALM}, error="invalid_token", error_description="{description}"'
+        return {"WWW-Authenticate": challenge}

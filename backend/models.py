@@ -1,0 +1,97 @@
+"""Database tables as SQLModel classes; the migrations in `migrations/` create exactly these."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Column, DateTime, Dialect, ForeignKey, Index, Integer, String, TypeDecorator
+from sqlmodel import Field, SQLModel
+
+# Stable constraint names, so that migrations can refer to them on every engine.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+TITLE_MAX_LENGTH = 200
+DESCRIPTION_MAX_LENGTH = 1000
+USER_ID_MAX_LENGTH = 255
+EMAIL_MAX_LENGTH = 255
+NAME_MAX_LENGTH = 100
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on every engine.
+
+    PostgreSQL keeps `timestamptz`; SQLite has no time zones, so values are stored as UTC and
+    given their zone back when read.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored: use an aware UTC datetime")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+def _timestamp_column(**kwargs: Any) -> Any:
+    return Field(default_factory=utc_now, sa_column=Column(UTCDateTime(), nullable=False, **kwargs))
+
+
+class User(SQLModel, table=True):
+    """A Better Auth user, provisioned from the claims of the first token that names it."""
+
+    id: str = Field(primary_key=True, max_length=USER_ID_MAX_LENGTH)
+    # Nullable: self-minted tokens may carry no email, and an email that moves to a new
+    # Better Auth account is released from the old row rather than refused.
+    email: str | None = Field(default=None, unique=True, index=True, max_length=EMAIL_MAX_LENGTH)
+    name: str | None = Field(default=None, max_length=NAME_MAX_LENGTH)
+    created_at: datetime = _timestamp_column()
+
+    def __repr__(self) -> str:
+        return f"User(id={self.id!r}, email={self.email!r})"
+
+
+class Task(SQLModel, table=True):
+    """One to-do item, owned by exactly one user."""
+
+    __table_args__ = (
+        # Serves the list query: one user's tasks, newest first, ties broken by id.
+        Index("ix_task_user_id_created_at_id", "user_id", "created_at", "id"),
+        # Never hand out the id of a deleted task again (SQLite reuses rowids otherwise).
+        {"sqlite_autoincrement": True},
+    )
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
+    user_id: str = Field(
+        sa_column=Column(
+            String(USER_ID_MAX_LENGTH),
+            ForeignKey("user.id", ondelete="CASCADE"),
+            nullable=False,
+            index=True,
+        )
+    )
+    title: str = Field(min_length=1, max_length=TITLE_MAX_LENGTH)
+    description: str | None = Field(default=None, max_length=DESCRIPTION_MAX_LENGTH)
+    completed: bool = Field(default=False, index=True)
+    created_at: datetime = _timestamp_column()
+    updated_at: datetime = _timestamp_column()
+
+    def __repr__(self) -> str:
+        return f"Task(id={self.id!r}, user_id={self.user_id!r}, completed={self.completed!r})"

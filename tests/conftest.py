@@ -1,0 +1,183 @@
+"""Fixtures: every test runs on SQLite, and again on PostgreSQL when TEST_DATABASE_URL is set.
+
+Each test gets a freshly migrated database (a copy of a migrated SQLite file, or truncated
+PostgreSQL tables) and its own app instance, talked to over HTTP through httpx.
+"""
+
+import asyncio
+import os
+import shutil
+from collections.abc import AsyncIterator, Coroutine
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient, Response
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from backend.config import Settings, normalize_database_url
+from backend.db import create_engine
+from backend.main import create_app
+from backend.migrate import upgrade
+from backend.tokens import mint_token
+
+SECRET = "test-secret-for-hs256-tokens-" + "0123456789abcdef" * 3
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+ENGINES = ["sqlite", "postgresql"] if TEST_DATABASE_URL else ["sqlite"]
+
+if os.environ.get("CI") == "true" and not TEST_DATABASE_URL:
+    raise pytest.UsageError("CI must run the PostgreSQL tests: set TEST_DATABASE_URL")
+
+
+def run_in_fresh_loop(coroutine: Coroutine[Any, Any, None]) -> None:
+    """Run session setup on its own event loop (a test's loop may already be running)."""
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        executor.submit(asyncio.run, coroutine).result()
+
+
+def token_for(user_id: str, secret: str = SECRET, **claims: Any) -> str:
+    return mint_token(secret, user_id=user_id, **claims)
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "better_auth_secret": SECRET,
+        "environment": "development",
+        "cors_origins": ["http://localhost:3000"],
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "tasks.db"
+    settings = make_settings(f"sqlite:///{path}")
+
+    async def migrate() -> None:
+        engine = create_engine(settings)
+        await upgrade(engine)
+        await engine.dispose()
+
+    run_in_fresh_loop(migrate())
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The PostgreSQL test database, wiped and migrated once per session."""
+    assert TEST_DATABASE_URL is not None
+    url = normalize_database_url(TEST_DATABASE_URL)
+
+    async def reset_and_migrate() -> None:
+        engine = create_async_engine(url)
+        async with engine.begin() as connection:
+            await connection.execute(text("DROP SCHEMA public CASCADE"))
+            await connection.execute(text("CREATE SCHEMA public"))
+        await upgrade(engine)
+        await engine.dispose()
+
+    run_in_fresh_loop(reset_and_migrate())
+    return url
+
+
+@pytest.fixture(params=ENGINES)
+def engine_name(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def database_url(engine_name: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if engine_name == "sqlite":
+        template: Path = request.getfixturevalue("sqlite_template")
+        path = tmp_path / "tasks.db"
+        shutil.copyfile(template, path)
+        return f"sqlite+aiosqlite:///{path}"
+    url: str = request.getfixturevalue("postgres_url")
+    engine = create_async_engine(url)
+    async with engine.begin() as connection:
+        await connection.execute(text('TRUNCATE task, "user" RESTART IDENTITY CASCADE'))
+    await engine.dispose()
+    return url
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url)
+
+
+@asynccontextmanager
+async def serving(app: FastAPI, **transport_options: Any) -> AsyncIterator[AsyncClient]:
+    """Start the app's lifespan and talk to it over HTTP."""
+    transport = ASGITransport(app=app, **transport_options)
+    async with (
+        app.router.lifespan_context(app),
+        AsyncClient(transport=transport, base_url="http://test") as http,
+    ):
+        yield http
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
+    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as http:
+        yield http
+
+
+@dataclass
+class ApiUser:
+    """A signed-in user of the API: their id, token, and shortcuts to their task URLs."""
+
+    client: AsyncClient
+    id: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def url(self, suffix: str = "") -> str:
+        return f"/api/{self.id}/tasks{suffix}"
+
+    async def request(self, method: str, suffix: str = "", **kwargs: Any) -> Response:
+        headers = {**self.headers, **kwargs.pop("headers", {})}
+        return await self.client.request(method, self.url(suffix), headers=headers, **kwargs)
+
+    async def create(self, **body: Any) -> dict[str, Any]:
+        response = await self.request("POST", json={"title": "A task", **body})
+        assert response.status_code == 201, response.text
+        created: dict[str, Any] = response.json()
+        return created
+
+
+@pytest.fixture
+def alice(client: AsyncClient) -> ApiUser:
+    return ApiUser(
+        client, "alice-id", token_for("alice-id", email="alice@example.com", name="Alice")
+    )
+
+
+@pytest.fixture
+def bob(client: AsyncClient) -> ApiUser:
+    return ApiUser(client, "bob-id", token_for("bob-id", email="bob@example.com", name="Bob"))
+
+
+@pytest.fixture
+def in_tmp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run in an empty directory with no project settings in the environment."""
+    for name in ("DATABASE_URL", "BETTER_AUTH_SECRET", "ENVIRONMENT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

@@ -1,0 +1,94 @@
+"""`python -m backend migrate | token | serve`, run as a newcomer runs them."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from backend.cli import main
+
+from conftest import SECRET
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def run_cli(*args: str, env: dict[str, str], cwd: Path) -> str:
+    completed = subprocess.run(
+        [sys.executable, "-m", "backend", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return completed.stdout.strip()
+
+
+def test_token_command_prints_a_token_for_the_configured_secret(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("BETTER_AUTH_SECRET", SECRET)
+
+    assert (
+        main(["token", "--user-id", "u1", "--email", "u1@example.com", "--expires-in", "60"]) == 0
+    )
+
+    import jwt
+
+    claims = jwt.decode(capsys.readouterr().out.strip(), SECRET, algorithms=["HS256"])
+    assert claims["sub"] == "u1"
+    assert claims["email"] == "u1@example.com"
+    assert claims["exp"] - claims["iat"] == 60
+
+
+def test_migrate_serve_and_token_work_together_from_nothing(in_tmp_dir: Path) -> None:
+    port = free_port()
+    project_root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PORT": str(port), "PYTHONPATH": str(project_root)}
+    env.pop("DATABASE_URL", None)
+    env.pop("BETTER_AUTH_SECRET", None)
+
+    run_cli("migrate", env=env, cwd=in_tmp_dir)
+    token = run_cli("token", "--user-id", "newcomer", env=env, cwd=in_tmp_dir)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "backend", "serve"],
+        env=env,
+        cwd=in_tmp_dir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        headers = {"Authorization": f"Bearer {token}"}
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                created = httpx.post(
+                    f"{base}/api/newcomer/tasks", json={"title": "hi"}, headers=headers
+                )
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.1)
+        listed = httpx.get(f"{base}/api/newcomer/tasks", headers=headers)
+    finally:
+        server.terminate()
+        output, _ = server.communicate(timeout=30)
+
+    assert created.status_code == 201
+    assert listed.json() == [created.json()]
+    assert (in_tmp_dir / "data" / "tasks.db").exists()
+    assert "using the development secret in data/dev-secret" in output
+    assert token not in output

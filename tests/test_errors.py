@@ -1,0 +1,36 @@
+"""Failures of the server's own: a clean 5xx body, never a traceback."""
+
+import pytest
+
+from backend.main import create_app
+
+from conftest import make_settings, serving, token_for
+
+
+async def test_unreachable_database_is_503_with_retry_after() -> None:
+    settings = make_settings("postgresql://postgres@127.0.0.1:1/nowhere", db_pool_timeout=2)
+    app = create_app(settings)
+    headers = {"Authorization": f"Bearer {token_for('alice-id')}"}
+
+    async with serving(app) as client:
+        response = await client.get("/api/alice-id/tasks", headers=headers)
+
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "2"
+    assert response.json() == {"detail": {"error": "Database unavailable, try again shortly"}}
+
+
+@pytest.mark.usefixtures("in_tmp_dir")
+async def test_unexpected_errors_are_a_bare_500() -> None:
+    app = create_app(make_settings("sqlite:///tasks.db"))
+
+    @app.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("secret internals")
+
+    async with serving(app, raise_app_exceptions=False) as client:
+        response = await client.get("/boom")
+
+    assert response.status_code == 500
+    assert response.json() == {"detail": {"error": "Internal server error"}}
+    assert "secret internals" not in response.text

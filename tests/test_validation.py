@@ -1,0 +1,172 @@
+"""Bad input: a clear 4xx that says what to fix, and nothing stored."""
+
+from typing import Any
+
+import pytest
+
+from conftest import ApiUser
+
+
+async def assert_nothing_stored(user: ApiUser) -> None:
+    assert (await user.request("GET")).json() == []
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "title"),
+        ({"title": ""}, "title"),
+        ({"title": "   \t\n "}, "title"),
+        ({"title": "x" * 201}, "title"),
+        ({"title": None}, "title"),
+        ({"title": 42}, "title"),
+        ({"title": "nul\x00byte"}, "title"),
+        ({"title": "ok", "description": "d" * 1001}, "description"),
+        ({"title": "ok", "description": "nul\x00byte"}, "description"),
+        ({"title": "ok", "completed": "yes"}, "completed"),
+        ({"title": "ok", "completed": 1}, "completed"),
+        ({"title": "ok", "priority": "high"}, "priority"),
+    ],
+)
+async def test_invalid_bodies_are_422_naming_the_field(
+    alice: ApiUser, body: dict[str, Any], field: str
+) -> None:
+    created = await alice.request("POST", json=body)
+    task = await alice.create(title="existing")
+    replaced = await alice.request("PUT", f"/{task['id']}", json=body)
+
+    for response in (created, replaced):
+        assert response.status_code == 422, response.text
+        errors = response.json()["detail"]
+        assert any(error["loc"][:2] == ["body", field] for error in errors), errors
+    assert (await alice.request("GET")).json() == [task]
+
+
+async def test_lengths_count_characters_not_bytes(alice: ApiUser) -> None:
+    task = await alice.create(title="é" * 200, description="ü" * 1000)
+
+    assert task["title"] == "é" * 200
+    assert len(task["description"]) == 1000
+
+
+async def test_read_only_fields_echoed_back_are_ignored(alice: ApiUser) -> None:
+    task = await alice.create(title="Echo")
+    echoed = {**task, "title": "Echoed", "created_at": "2000-01-01T00:00:00Z"}
+
+    response = await alice.request("PUT", f"/{task['id']}", json=echoed)
+
+    assert response.status_code == 200
+    assert response.json()["title"] == "Echoed"
+    assert response.json()["created_at"] == task["created_at"]
+    assert response.json()["id"] == task["id"]
+
+
+@pytest.mark.parametrize("body", [b"{not json", b'{"title": "x",}', b"\xff\xfe"])
+async def test_unparseable_json_is_400(alice: ApiUser, body: bytes) -> None:
+    response = await alice.request(
+        "POST", content=body, headers={"Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 400
+    assert response.json()["detail"]["error"] == "Request body is not valid JSON"
+    await assert_nothing_stored(alice)
+
+
+@pytest.mark.parametrize("body", [b"[]", b'"title"', b"null", b"42"])
+async def test_json_that_is_not_an_object_is_422(alice: ApiUser, body: bytes) -> None:
+    response = await alice.request(
+        "POST", content=body, headers={"Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 422
+    await assert_nothing_stored(alice)
+
+
+async def test_body_without_content_type_is_read_as_json(alice: ApiUser) -> None:
+    response = await alice.request("POST", content=b'{"title": "curl style"}')
+
+    assert response.status_code == 201
+
+
+async def test_body_of_another_media_type_is_415(alice: ApiUser) -> None:
+    response = await alice.request(
+        "POST", content=b'{"title": "x"}', headers={"Content-Type": "text/plain"}
+    )
+
+    assert response.status_code == 415
+    assert response.json()["detail"]["error"] == "Send the body as JSON"
+    await assert_nothing_stored(alice)
+
+
+async def test_body_over_one_mebibyte_is_413(alice: ApiUser) -> None:
+    body = b'{"title": "big", "description": "' + b"x" * (1024 * 1024) + b'"}'
+
+    declared = await alice.request(
+        "POST", content=body, headers={"Content-Type": "application/json"}
+    )
+
+    async def chunks():  # type: ignore[no-untyped-def]
+        for start in range(0, len(body), 64 * 1024):
+            yield body[start : start + 64 * 1024]
+
+    streamed = await alice.request(
+        "POST", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+
+    for response in (declared, streamed):
+        assert response.status_code == 413
+        assert response.json()["detail"] == {
+            "error": "Request body is too large",
+            "max_bytes": 1024 * 1024,
+        }
+    await assert_nothing_stored(alice)
+
+
+@pytest.mark.parametrize(
+    "task_id", ["0", "-1", "2147483648", "99999999999999999999999999", "abc", "1.5", "1e3"]
+)
+async def test_out_of_range_or_non_numeric_task_ids_are_422(alice: ApiUser, task_id: str) -> None:
+    for method, suffix in [
+        ("GET", f"/{task_id}"),
+        ("PUT", f"/{task_id}"),
+        ("DELETE", f"/{task_id}"),
+        ("PATCH", f"/{task_id}/complete"),
+    ]:
+        body = {"title": "x"} if method == "PUT" else None
+        response = await alice.request(method, suffix, json=body)
+        assert response.status_code == 422, (method, task_id, response.text)
+        assert response.json()["detail"][0]["loc"] == ["path", "task_id"]
+
+
+async def test_largest_valid_task_id_is_a_plain_404(alice: ApiUser) -> None:
+    response = await alice.request("GET", "/2147483647")
+
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"search": "a\x00b"}, "search"),
+        ({"search": "s" * 201}, "search"),
+        ({"completed": "maybe"}, "completed"),
+    ],
+)
+async def test_invalid_list_filters_are_422(
+    alice: ApiUser, params: dict[str, str], field: str
+) -> None:
+    response = await alice.request("GET", params=params)
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", field]
+
+
+async def test_unknown_routes_and_methods_use_the_error_shape(alice: ApiUser) -> None:
+    not_found = await alice.client.get("/nowhere")
+    not_allowed = await alice.request("DELETE")
+
+    assert not_found.status_code == 404
+    assert not_found.json() == {"detail": {"error": "Not Found"}}
+    assert not_allowed.status_code == 405
+    assert not_allowed.json() == {"detail": {"error": "Method Not Allowed"}}
+    assert set(not_allowed.headers["allow"].replace(" ", "").split(",")) == {"GET", "POST"}
