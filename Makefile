@@ -8,9 +8,9 @@ INSTALLED := $(VENV)/.installed
 
 .PHONY: install run migrate token test lint format clean
 
-$(INSTALLED): pyproject.toml
+$(INSTALLED): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[dev]"
 	touch $(INSTALLED)
 
 install: $(INSTALLED)

@@ -18,8 +18,6 @@ def test_requirements_txt_matches_pyproject() -> None:
 
 def test_env_example_names_every_setting() -> None:
     example = (ROOT / "backend" / ".env.example").read_text()
-    documented = {
-        line.lstrip("# ").split("=")[0] for line in example.splitlines() if "=" in line
-    }
+    documented = {line.lstrip("# ").split("=")[0] for line in example.splitlines() if "=" in line}
 
     assert {name.upper() for name in Settings.model_fields} <= documented
