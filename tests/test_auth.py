@@ -72,6 +72,7 @@ def forged_tokens() -> dict[str, tuple[str, str]]:
         "missing sub": (signed({"iat": now, "exp": now + 600}), "'sub'"),
         "empty sub": (signed(valid_claims(sub="")), "subject"),
         "nbf in the future": (signed(valid_claims(nbf=now + 3600)), "not yet valid"),
+        "iat in the future": (signed(valid_claims(iat=now + 3600)), "not yet valid"),
         "garbage": ("not-a-jwt", "malformed"),
         "HS512 not allowed": (
             jwt.encode(valid_claims(), SECRET, algorithm="HS512"),

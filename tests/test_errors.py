@@ -34,3 +34,19 @@ async def test_unexpected_errors_are_a_bare_500() -> None:
     assert response.status_code == 500
     assert response.json() == {"detail": {"error": "Internal server error"}}
     assert "secret internals" not in response.text
+
+
+async def test_exhausted_connection_pool_is_503(database_url: str) -> None:
+    settings = make_settings(database_url, db_pool_size=1, db_max_overflow=0, db_pool_timeout=0.2)
+    app = create_app(settings)
+    headers = {"Authorization": f"Bearer {token_for('alice-id')}"}
+
+    async with serving(app) as client:
+        await client.get("/api/alice-id/tasks", headers=headers)
+        async with app.state.engine.connect():
+            response = await client.get("/api/alice-id/tasks", headers=headers)
+        recovered = await client.get("/api/alice-id/tasks", headers=headers)
+
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "2"
+    assert recovered.status_code == 200

@@ -94,7 +94,9 @@ async def test_body_of_another_media_type_is_415(alice: ApiUser) -> None:
     )
 
     assert response.status_code == 415
-    assert response.json()["detail"]["error"] == "Send the body as JSON"
+    assert response.json()["detail"]["error"] == (
+        "Send the body as JSON with Content-Type: application/json"
+    )
     await assert_nothing_stored(alice)
 
 

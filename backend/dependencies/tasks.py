@@ -30,5 +30,8 @@ async def require_json_body(request: Request) -> None:
     if media_type != "application/json" and not media_type.endswith("+json"):
         raise HTTPException(
             status_code=415,
-            detail={"error": "Send the body as JSON", "content_type": "application/json"},
+            detail={
+                "error": "Send the body as JSON with Content-Type: application/json",
+                "content_type": content_type,
+            },
         )
