@@ -1,7 +1,6 @@
 """`python -m backend migrate | token | serve`, run as a newcomer runs them."""
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,14 +11,7 @@ import pytest
 
 from backend.cli import main
 
-from conftest import SECRET
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+from conftest import SECRET, free_port
 
 
 def run_cli(*args: str, env: dict[str, str], cwd: Path) -> str:
