@@ -151,8 +151,7 @@ class JwksKeySource:
             raise AuthError("Token has no usable key id ('kid')", reason="bad_kid")
         known = self._keys.get(kid)
         key = known.key if known is not None else await self._key_after_refetch(kid)
-        if self._clock() >= self._refresh_due and self._fetch is None:
-            self._fetch = asyncio.create_task(self._fetch_keys())
+        self.refresh_if_due()
         return jwt.decode(
             token,
             key,
@@ -162,6 +161,11 @@ class JwksKeySource:
             leeway=self._leeway,
             options={"require": self._required},
         )
+
+    def refresh_if_due(self) -> None:
+        """Start a background refresh once the keys are older than their TTL; never wait."""
+        if self._fetch is None and self._clock() >= self._refresh_due:
+            self._fetch = asyncio.create_task(self._fetch_keys())
 
     async def _key_after_refetch(self, kid: str) -> jwt.PyJWK:
         """Refetch the key set for an unknown `kid`, unless one was fetched for that lately."""

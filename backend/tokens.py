@@ -50,6 +50,9 @@ class KeySource(Protocol):
 
     def describe(self) -> str: ...
 
+    def refresh_if_due(self) -> None:
+        """Called on every use, verified-token cache hits included; must not block."""
+
     async def start(self) -> None: ...
 
     async def aclose(self) -> None: ...
@@ -82,6 +85,9 @@ class SecretKeySource:
     def describe(self) -> str:
         return f"{','.join(self._algorithm_list)} with BETTER_AUTH_SECRET"
 
+    def refresh_if_due(self) -> None:
+        """Nothing to refresh: the secret does not change while the process runs."""
+
     async def start(self) -> None:
         """Nothing to load: the secret is in memory."""
 
@@ -110,6 +116,14 @@ _PYJWT_ERRORS: tuple[tuple[type[jwt.PyJWTError], int, str, str], ...] = (
     (jwt.InvalidAlgorithmError, 401, "Token algorithm is not allowed", "bad_algorithm"),
     (jwt.InvalidIssuerError, 401, "Token issuer is not accepted", "bad_issuer"),
     (jwt.InvalidAudienceError, 401, "Token audience is not accepted", "bad_audience"),
+    (jwt.InvalidIssuedAtError, 401, "Token 'iat' claim is invalid", "bad_iat"),
+    (
+        jwt.exceptions.InvalidSubjectError,
+        401,
+        "Token subject is not a valid user id",
+        "bad_subject",
+    ),
+    (jwt.exceptions.InvalidJTIError, 401, "Token 'jti' claim is invalid", "bad_jti"),
     (jwt.DecodeError, 401, "Token is malformed", "malformed"),
     (jwt.InvalidKeyError, 401, "Token does not fit its signing key", "bad_key"),
     (jwt.PyJWKClientConnectionError, 503, _KEYS_UNAVAILABLE, "jwks_unavailable"),
@@ -189,6 +203,8 @@ class TokenVerifier:
     async def verify(self, token: str) -> AuthenticatedUser:
         cached = self._verified.get(token)
         if cached is not None:
+            # Keys age on cache hits too, or a token reused all day would outlive its key.
+            cached.source.refresh_if_due()
             if cached.user.expires_at > time.time() and (
                 cached.source.generation == cached.generation
             ):
