@@ -5,6 +5,7 @@ waiting; everything else is real: HTTP fetches, signatures, the app answering ov
 """
 
 import asyncio
+import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
@@ -15,7 +16,7 @@ from httpx import ASGITransport, AsyncClient, Response
 from backend.config import Settings
 from backend.main import build_token_verifier, create_app
 
-from conftest import make_settings
+from conftest import SECRET, make_settings, serving
 from jwks_server import JwksServer, SigningKey, claims_for, serving_jwks
 
 ISSUER = "http://127.0.0.1:3000"
@@ -279,3 +280,17 @@ async def test_endpoint_down_at_startup_gives_503_until_it_is_back(
         jwks.mode = "ok"
         clock.advance(REFETCH_INTERVAL + 1)
         assert (await get_tasks(http, token(key))).status_code == 200
+
+
+async def test_startup_log_names_the_modes_and_never_the_secret(
+    database_url: str, jwks: JwksServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = make_settings(database_url, jwt_jwks_url=jwks.url, jwt_issuer=ISSUER)
+
+    with caplog.at_level(logging.INFO, logger="backend"):
+        async with serving(create_app(settings)):
+            pass
+
+    assert "HS256 with BETTER_AUTH_SECRET" in caplog.text
+    assert f"JWKS {jwks.url} (iss {ISSUER}, aud not checked)" in caplog.text
+    assert SECRET not in caplog.text
