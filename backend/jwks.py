@@ -20,7 +20,7 @@ import httpx
 import jwt
 import orjson
 
-from backend.tokens import AuthError
+from backend.tokens import KEYS_UNAVAILABLE, AuthError
 
 logger = logging.getLogger("backend.jwks")
 
@@ -182,11 +182,7 @@ class JwksKeySource:
         if fetched is not None:
             return fetched.key
         if self._last_fetch_failed:
-            raise AuthError(
-                "Token signing keys cannot be fetched right now, try again shortly",
-                reason="jwks_unavailable",
-                status=503,
-            )
+            raise AuthError(KEYS_UNAVAILABLE, reason="jwks_unavailable", status=503)
         raise AuthError("Token signing key is not known", reason="unknown_kid")
 
     async def _refresh(self) -> None:

@@ -106,7 +106,7 @@ class SecretKeySource:
         )
 
 
-_KEYS_UNAVAILABLE = "Token signing keys cannot be fetched right now, try again shortly"
+KEYS_UNAVAILABLE = "Token signing keys cannot be fetched right now, try again shortly"
 
 # First match wins, so subclasses come before their bases. README.md shows this table.
 _PYJWT_ERRORS: tuple[tuple[type[jwt.PyJWTError], int, str, str], ...] = (
@@ -126,9 +126,9 @@ _PYJWT_ERRORS: tuple[tuple[type[jwt.PyJWTError], int, str, str], ...] = (
     (jwt.exceptions.InvalidJTIError, 401, "Token 'jti' claim is invalid", "bad_jti"),
     (jwt.DecodeError, 401, "Token is malformed", "malformed"),
     (jwt.InvalidKeyError, 401, "Token does not fit its signing key", "bad_key"),
-    (jwt.PyJWKClientConnectionError, 503, _KEYS_UNAVAILABLE, "jwks_unavailable"),
-    (jwt.PyJWKClientError, 503, _KEYS_UNAVAILABLE, "jwks_unusable"),
-    (jwt.PyJWKSetError, 503, _KEYS_UNAVAILABLE, "jwks_unusable"),
+    (jwt.PyJWKClientConnectionError, 503, KEYS_UNAVAILABLE, "jwks_unavailable"),
+    (jwt.PyJWKClientError, 503, KEYS_UNAVAILABLE, "jwks_unusable"),
+    (jwt.PyJWKSetError, 503, KEYS_UNAVAILABLE, "jwks_unusable"),
     (jwt.PyJWKError, 401, "Token signing key is not usable", "bad_key"),
 )
 
