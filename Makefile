@@ -5,8 +5,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+INTEROP := tests/interop/better-auth
+INTEROP_INSTALLED := $(INTEROP)/node_modules/.installed
 
-.PHONY: install run migrate token test lint format clean
+.PHONY: install interop-install run migrate token test lint format clean
 
 $(INSTALLED): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +16,19 @@ $(INSTALLED): pyproject.toml constraints.txt
 	touch $(INSTALLED)
 
 install: $(INSTALLED)
+
+# The real Better Auth for tests/interop, reinstalled only when its lock file changes. Without
+# npm the interop tests skip locally (and fail under CI=true, which requires them).
+$(INTEROP_INSTALLED): $(INTEROP)/package.json $(INTEROP)/package-lock.json
+	cd $(INTEROP) && npm ci --no-audit --no-fund --loglevel=error
+	touch $(INTEROP_INSTALLED)
+
+interop-install:
+	@if command -v npm >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory $(INTEROP_INSTALLED); \
+	else \
+		echo "npm not found: the Better Auth interop tests will be skipped"; \
+	fi
 
 run: install migrate
 	$(BIN)/python -m backend serve
@@ -24,7 +39,7 @@ migrate: install
 token: install
 	@$(BIN)/python -m backend token --user-id $${USER_ID:-demo-user}
 
-test: install
+test: install interop-install
 	$(BIN)/python -m pytest --cov --cov-report=term
 
 lint: install
@@ -36,4 +51,4 @@ format: install
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .coverage .ruff_cache
+	rm -rf $(VENV) .pytest_cache .coverage .ruff_cache $(INTEROP)/node_modules

@@ -39,13 +39,21 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def _token(settings: Settings, args: argparse.Namespace) -> str:
+    secret = settings.jwt_secret()
+    if secret is None:
+        raise SystemExit(
+            "BETTER_AUTH_SECRET is not set, so the server accepts only tokens signed by your "
+            "Better Auth server (JWKS): get one there with authClient.token()"
+        )
     return mint_token(
-        settings.jwt_secret(),
+        secret,
         user_id=args.user_id,
         email=args.email,
         name=args.name,
         expires_in=args.expires_in,
         algorithm=settings.jwt_algorithms[0],
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
     )
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 logger = logging.getLogger("backend.config")
@@ -16,6 +16,8 @@ logger = logging.getLogger("backend.config")
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/tasks.db"
 DEV_SECRET_FILE = Path("data/dev-secret")
 MIN_SECRET_LENGTH = 32
+# Where Better Auth's JWT plugin serves its public keys, below BETTER_AUTH_URL.
+BETTER_AUTH_JWKS_PATH = "/api/auth/jwks"
 # Query parameters Neon and libpq put in URLs that asyncpg refuses as keywords.
 _LIBPQ_SSL_PARAMS = ("sslmode", "channel_binding")
 
@@ -35,6 +37,21 @@ def normalize_database_url(url: str) -> str:
     if scheme in ("sqlite", "sqlite+aiosqlite"):
         return f"sqlite+aiosqlite://{rest}"
     raise ValueError(f"unsupported DATABASE_URL scheme {scheme!r}: use postgresql:// or sqlite://")
+
+
+def normalize_http_url(value: str, name: str) -> str:
+    """An absolute http(s) URL without a trailing slash, or a ValueError naming the setting."""
+    url = value.strip().rstrip("/")
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"{name} must be an absolute http:// or https:// URL, got {value!r}")
+    return url
+
+
+def url_origin(url: str) -> str:
+    """`scheme://host[:port]` of a URL: what Better Auth puts in `iss` and `aud`."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
 def split_ssl_params(url: str) -> tuple[str, dict[str, Any]]:
@@ -72,6 +89,13 @@ class Settings(BaseSettings):
     jwt_algorithms: Annotated[list[str], NoDecode] = ["HS256"]
     jwt_leeway_seconds: int = Field(default=30, ge=0, le=600)
     jwt_max_token_bytes: int = Field(default=8192, ge=256, le=65536)
+    better_auth_url: str | None = None
+    jwt_jwks_url: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    jwks_cache_ttl_seconds: int = Field(default=300, ge=1, le=86400)
+    jwks_refetch_interval_seconds: float = Field(default=10.0, ge=1, le=3600)
+    jwks_fetch_timeout_seconds: float = Field(default=5.0, gt=0, le=30)
 
     cors_origins: Annotated[list[str], NoDecode] = [
         "http://localhost:3000",
@@ -89,6 +113,23 @@ class Settings(BaseSettings):
     def _normalize_database_url(cls, value: str) -> str:
         return normalize_database_url(value)
 
+    @field_validator(
+        "better_auth_secret",
+        "better_auth_url",
+        "jwt_jwks_url",
+        "jwt_issuer",
+        "jwt_audience",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("better_auth_url", "jwt_jwks_url")
+    @classmethod
+    def _http_urls(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else normalize_http_url(value, str(info.field_name).upper())
+
     @field_validator("cors_origins", "jwt_algorithms", mode="before")
     @classmethod
     def _split_csv(cls, value: Any) -> Any:
@@ -105,29 +146,63 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _refuse_weak_secrets_in_production(self) -> "Settings":
-        if self.environment is Environment.PRODUCTION:
-            if self.better_auth_secret is None:
-                raise ValueError(
-                    "BETTER_AUTH_SECRET must be set when ENVIRONMENT=production "
-                    "(the secret your Better Auth frontend signs tokens with)"
-                )
-            if len(self.better_auth_secret.get_secret_value()) < MIN_SECRET_LENGTH:
-                raise ValueError(
-                    f"BETTER_AUTH_SECRET must be at least {MIN_SECRET_LENGTH} characters "
-                    "when ENVIRONMENT=production"
-                )
+    def _refuse_unverifiable_setups_in_production(self) -> "Settings":
+        if self.environment is not Environment.PRODUCTION:
+            return self
+        if self.better_auth_secret is None and self.jwks_url is None:
+            raise ValueError(
+                "ENVIRONMENT=production needs a way to verify tokens: set BETTER_AUTH_URL "
+                "(your Better Auth server, whose JWT plugin publishes keys at "
+                f"{BETTER_AUTH_JWKS_PATH}) or JWT_JWKS_URL, and/or BETTER_AUTH_SECRET "
+                "(for HS256 tokens you mint yourself)"
+            )
+        if (
+            self.better_auth_secret is not None
+            and len(self.better_auth_secret.get_secret_value()) < MIN_SECRET_LENGTH
+        ):
+            raise ValueError(
+                f"BETTER_AUTH_SECRET must be at least {MIN_SECRET_LENGTH} characters "
+                "when ENVIRONMENT=production"
+            )
         return self
 
     @cached_property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
-    def jwt_secret(self) -> str:
-        """The HS256 secret, falling back to a generated development secret kept on disk."""
+    @property
+    def jwks_url(self) -> str | None:
+        """Where asymmetric tokens' public keys are: JWT_JWKS_URL, else below BETTER_AUTH_URL."""
+        if self.jwt_jwks_url is not None:
+            return self.jwt_jwks_url
+        if self.better_auth_url is not None:
+            return self.better_auth_url + BETTER_AUTH_JWKS_PATH
+        return None
+
+    @property
+    def jwks_issuer(self) -> str | None:
+        """The `iss` JWKS tokens must carry: JWT_ISSUER, else BETTER_AUTH_URL's origin."""
+        if self.jwt_issuer is not None or self.better_auth_url is None:
+            return self.jwt_issuer
+        return url_origin(self.better_auth_url)
+
+    @property
+    def jwks_audience(self) -> str | None:
+        """The `aud` JWKS tokens must carry: JWT_AUDIENCE, else BETTER_AUTH_URL's origin."""
+        if self.jwt_audience is not None or self.better_auth_url is None:
+            return self.jwt_audience
+        return url_origin(self.better_auth_url)
+
+    def jwt_secret(self) -> str | None:
+        """The HS256 secret; in development without JWKS, a generated one kept on disk.
+
+        None means HS256 is off: only JWKS-verified tokens are accepted.
+        """
         if self.better_auth_secret is not None:
             return self.better_auth_secret.get_secret_value()
-        return _development_secret()
+        if self.environment is Environment.DEVELOPMENT and self.jwks_url is None:
+            return _development_secret()
+        return None
 
 
 def _development_secret() -> str:

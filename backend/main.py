@@ -5,7 +5,8 @@ the token verifier and the development secret come to life in the lifespan, at s
 """
 
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -14,10 +15,11 @@ from fastapi.middleware.cors import CORSMiddleware
 from backend.config import Settings
 from backend.db import create_engine
 from backend.errors import install_error_handlers
+from backend.jwks import JwksKeySource
 from backend.middleware.auth import BearerAuthMiddleware
 from backend.middleware.body_limit import BodySizeLimitMiddleware
 from backend.routes import tasks
-from backend.tokens import SecretKeySource, TokenVerifier
+from backend.tokens import KeySource, SecretKeySource, TokenVerifier
 from backend.user_store import UserProvisioner
 
 logger = logging.getLogger("backend")
@@ -27,11 +29,39 @@ CORS_ALLOW_HEADERS = ["Authorization", "Content-Type"]
 CORS_EXPOSE_HEADERS = ["Location"]
 
 
-def build_token_verifier(settings: Settings) -> TokenVerifier:
-    source = SecretKeySource(
-        settings.jwt_secret(), settings.jwt_algorithms, settings.jwt_leeway_seconds
-    )
-    return TokenVerifier([source], settings.jwt_max_token_bytes)
+def build_token_verifier(
+    settings: Settings, *, clock: Callable[[], float] = time.monotonic
+) -> TokenVerifier:
+    """HS256 with the secret and/or JWKS, whichever the settings turn on.
+
+    `clock` times the JWKS key cache; tests pass one they can move forward.
+    """
+    sources: list[KeySource] = []
+    secret = settings.jwt_secret()
+    if secret is not None:
+        sources.append(
+            SecretKeySource(
+                secret,
+                settings.jwt_algorithms,
+                settings.jwt_leeway_seconds,
+                issuer=settings.jwt_issuer,
+                audience=settings.jwt_audience,
+            )
+        )
+    if settings.jwks_url is not None:
+        sources.append(
+            JwksKeySource(
+                settings.jwks_url,
+                issuer=settings.jwks_issuer,
+                audience=settings.jwks_audience,
+                leeway=settings.jwt_leeway_seconds,
+                cache_ttl=settings.jwks_cache_ttl_seconds,
+                refetch_interval=settings.jwks_refetch_interval_seconds,
+                fetch_timeout=settings.jwks_fetch_timeout_seconds,
+                clock=clock,
+            )
+        )
+    return TokenVerifier(sources, settings.jwt_max_token_bytes)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -41,17 +71,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings)
         app.state.engine = engine
-        app.state.token_verifier = build_token_verifier(settings)
+        verifier = build_token_verifier(settings)
+        app.state.token_verifier = verifier
         app.state.user_provisioner = UserProvisioner(engine)
         logger.info(
-            "serving: environment=%s database=%s token verification=%s",
+            "serving: environment=%s database=%s token verification: %s",
             settings.environment,
             engine.url.render_as_string(hide_password=True),
-            ",".join(app.state.token_verifier.modes),
+            "; ".join(verifier.modes),
         )
         try:
+            await verifier.start()
             yield
         finally:
+            await app.state.token_verifier.aclose()
             await engine.dispose()
 
     app = FastAPI(

@@ -2,7 +2,8 @@
 
 Every PyJWT failure is mapped here, in one place, to a message a client can act on; nothing
 from PyJWT escapes as a server error. Key sources are pluggable: `SecretKeySource` verifies
-HS256 tokens with `BETTER_AUTH_SECRET`, and further sources (JWKS) slot in beside it.
+HS256 tokens with `BETTER_AUTH_SECRET`, `JwksKeySource` (jwks.py) asymmetric ones with the keys
+Better Auth publishes; a token's `alg` decides which of them may look at it, nothing more.
 """
 
 import time
@@ -38,9 +39,23 @@ class AuthError(Exception):
 
 
 class KeySource(Protocol):
-    """Verifies tokens of the algorithms it owns and returns their claims."""
+    """Verifies tokens of the algorithms it owns and returns their claims.
+
+    `generation` changes when keys the source trusted are withdrawn: verifications cached under
+    an older generation are dropped.
+    """
 
     algorithms: frozenset[str]
+    generation: int
+
+    def describe(self) -> str: ...
+
+    def refresh_if_due(self) -> None:
+        """Called on every use, verified-token cache hits included; must not block."""
+
+    async def start(self) -> None: ...
+
+    async def aclose(self) -> None: ...
 
     async def decode(self, token: str, header: dict[str, Any]) -> dict[str, Any]: ...
 
@@ -48,39 +63,83 @@ class KeySource(Protocol):
 class SecretKeySource:
     """HS256-family tokens signed with the shared `BETTER_AUTH_SECRET`."""
 
-    def __init__(self, secret: str, algorithms: list[str], leeway: int) -> None:
+    generation = 0
+
+    def __init__(
+        self,
+        secret: str,
+        algorithms: list[str],
+        leeway: int,
+        *,
+        issuer: str | None = None,
+        audience: str | None = None,
+    ) -> None:
         self.algorithms = frozenset(algorithms)
         self._secret = secret
         self._algorithm_list = list(algorithms)
         self._leeway = leeway
+        self._issuer = issuer
+        self._audience = audience
+        self._required = ["exp", *(["iss"] if issuer else []), *(["aud"] if audience else [])]
+
+    def describe(self) -> str:
+        return f"{','.join(self._algorithm_list)} with BETTER_AUTH_SECRET"
+
+    def refresh_if_due(self) -> None:
+        """Nothing to refresh: the secret does not change while the process runs."""
+
+    async def start(self) -> None:
+        """Nothing to load: the secret is in memory."""
+
+    async def aclose(self) -> None:
+        """Nothing to release."""
 
     async def decode(self, token: str, header: dict[str, Any]) -> dict[str, Any]:
         return jwt.decode(
             token,
             self._secret,
             algorithms=self._algorithm_list,
+            issuer=self._issuer,
+            audience=self._audience,
             leeway=self._leeway,
-            options={"require": ["exp"]},
+            options={"require": self._required},
         )
 
 
-_PYJWT_MESSAGES: tuple[tuple[type[jwt.PyJWTError], str, str], ...] = (
-    (jwt.ExpiredSignatureError, "Token expired", "expired"),
-    (jwt.ImmatureSignatureError, "Token not yet valid", "not_yet_valid"),
-    (jwt.InvalidSignatureError, "Token signature is invalid", "bad_signature"),
-    (jwt.InvalidAlgorithmError, "Token algorithm is not allowed", "bad_algorithm"),
-    (jwt.InvalidIssuerError, "Token issuer is not accepted", "bad_issuer"),
-    (jwt.InvalidAudienceError, "Token audience is not accepted", "bad_audience"),
-    (jwt.DecodeError, "Token is malformed", "malformed"),
+KEYS_UNAVAILABLE = "Token signing keys cannot be fetched right now, try again shortly"
+
+# First match wins, so subclasses come before their bases. README.md shows this table.
+_PYJWT_ERRORS: tuple[tuple[type[jwt.PyJWTError], int, str, str], ...] = (
+    (jwt.ExpiredSignatureError, 401, "Token expired", "expired"),
+    (jwt.ImmatureSignatureError, 401, "Token not yet valid", "not_yet_valid"),
+    (jwt.InvalidSignatureError, 401, "Token signature is invalid", "bad_signature"),
+    (jwt.InvalidAlgorithmError, 401, "Token algorithm is not allowed", "bad_algorithm"),
+    (jwt.InvalidIssuerError, 401, "Token issuer is not accepted", "bad_issuer"),
+    (jwt.InvalidAudienceError, 401, "Token audience is not accepted", "bad_audience"),
+    (jwt.InvalidIssuedAtError, 401, "Token 'iat' claim is invalid", "bad_iat"),
+    (
+        jwt.exceptions.InvalidSubjectError,
+        401,
+        "Token subject is not a valid user id",
+        "bad_subject",
+    ),
+    (jwt.exceptions.InvalidJTIError, 401, "Token 'jti' claim is invalid", "bad_jti"),
+    (jwt.DecodeError, 401, "Token is malformed", "malformed"),
+    (jwt.InvalidKeyError, 401, "Token does not fit its signing key", "bad_key"),
+    (jwt.PyJWKClientConnectionError, 503, KEYS_UNAVAILABLE, "jwks_unavailable"),
+    (jwt.PyJWKClientError, 503, KEYS_UNAVAILABLE, "jwks_unusable"),
+    (jwt.PyJWKSetError, 503, KEYS_UNAVAILABLE, "jwks_unusable"),
+    (jwt.PyJWKError, 401, "Token signing key is not usable", "bad_key"),
 )
 
 
-def _auth_error_from_pyjwt(error: jwt.PyJWTError) -> AuthError:
+def auth_error_from_pyjwt(error: jwt.PyJWTError) -> AuthError:
+    """The client-facing 401 (or 503, when keys cannot be had) for any PyJWT failure."""
     if isinstance(error, jwt.MissingRequiredClaimError):
         return AuthError(f"Token is missing the '{error.claim}' claim", reason="missing_claim")
-    for error_class, message, reason in _PYJWT_MESSAGES:
+    for error_class, status, message, reason in _PYJWT_ERRORS:
         if isinstance(error, error_class):
-            return AuthError(message, reason=reason)
+            return AuthError(message, reason=reason, status=status)
     return AuthError("Token is invalid", reason="invalid")
 
 
@@ -117,41 +176,50 @@ def user_from_claims(claims: dict[str, Any]) -> AuthenticatedUser:
 class TokenVerifier:
     """Verifies bearer tokens against the configured key sources.
 
-    A token's `alg` header only selects which source may verify it; the source then decodes
-    with its own fixed algorithms, so a token cannot pick its verification method. Verified
-    users are cached by token (bounded, never past `exp`), so a client reusing its token does
-    not pay for signature checks on every request.
+    A token's `alg` header only selects which source may verify it (HMAC ones the secret,
+    asymmetric ones the JWKS); the source then decodes with its own fixed algorithms, so a
+    token cannot pick its verification method. Verified users are cached by token (bounded,
+    never past `exp`, never past the withdrawal of the key that verified them), so a client
+    reusing its token does not pay for signature checks on every request.
     """
 
     def __init__(self, sources: list[KeySource], max_token_bytes: int) -> None:
         self._sources = sources
         self._max_token_bytes = max_token_bytes
-        self._verified: OrderedDict[str, AuthenticatedUser] = OrderedDict()
+        self._verified: OrderedDict[str, _Verified] = OrderedDict()
 
     @property
     def modes(self) -> list[str]:
-        return sorted(algorithm for source in self._sources for algorithm in source.algorithms)
+        return [source.describe() for source in self._sources]
+
+    async def start(self) -> None:
+        for source in self._sources:
+            await source.start()
+
+    async def aclose(self) -> None:
+        for source in self._sources:
+            await source.aclose()
 
     async def verify(self, token: str) -> AuthenticatedUser:
         cached = self._verified.get(token)
         if cached is not None:
-            if cached.expires_at > time.time():
-                return cached
+            # Keys age on cache hits too, or a token reused all day would outlive its key.
+            cached.source.refresh_if_due()
+            if cached.user.expires_at > time.time() and (
+                cached.source.generation == cached.generation
+            ):
+                return cached.user
             del self._verified[token]
-        user = await self._verify_uncached(token)
-        self._remember(token, user)
+        user, source, generation = await self._verify_uncached(token)
+        self._remember(token, _Verified(user, source, generation))
         return user
 
-    def forget_all(self) -> None:
-        """Drop cached verifications, e.g. after keys were rotated out."""
-        self._verified.clear()
-
-    def _remember(self, token: str, user: AuthenticatedUser) -> None:
-        self._verified[token] = user
+    def _remember(self, token: str, verified: "_Verified") -> None:
+        self._verified[token] = verified
         if len(self._verified) > _VERIFIED_CACHE_SIZE:
             self._verified.popitem(last=False)
 
-    async def _verify_uncached(self, token: str) -> AuthenticatedUser:
+    async def _verify_uncached(self, token: str) -> tuple[AuthenticatedUser, KeySource, int]:
         if len(token) > self._max_token_bytes:
             raise AuthError("Token is too large", reason="too_large")
         try:
@@ -164,10 +232,20 @@ class TokenVerifier:
             )
             if source is None:
                 raise AuthError("Token algorithm is not allowed", reason="bad_algorithm")
+            generation = source.generation
             claims = await source.decode(token, header)
         except jwt.PyJWTError as error:
-            raise _auth_error_from_pyjwt(error) from None
-        return user_from_claims(claims)
+            raise auth_error_from_pyjwt(error) from None
+        return user_from_claims(claims), source, generation
+
+
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    """A cached verification and the key generation it was made under."""
+
+    user: AuthenticatedUser
+    source: KeySource
+    generation: int
 
 
 def mint_token(
@@ -178,10 +256,16 @@ def mint_token(
     name: str | None = None,
     expires_in: int = 3600,
     algorithm: str = "HS256",
+    issuer: str | None = None,
+    audience: str | None = None,
 ) -> str:
     """Sign an HS256 token the API accepts (for the CLI, local development and tests)."""
     now = int(time.time())
     claims: dict[str, Any] = {"sub": user_id, "iat": now, "exp": now + expires_in}
+    if issuer is not None:
+        claims["iss"] = issuer
+    if audience is not None:
+        claims["aud"] = audience
     if email is not None:
         claims["email"] = email
     if name is not None:

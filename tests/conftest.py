@@ -7,6 +7,7 @@ PostgreSQL tables) and its own app instance, talked to over HTTP through httpx.
 import asyncio
 import os
 import shutil
+import socket
 from collections.abc import AsyncIterator, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -32,6 +33,33 @@ ENGINES = ["sqlite", "postgresql"] if TEST_DATABASE_URL else ["sqlite"]
 
 if os.environ.get("CI") == "true" and not TEST_DATABASE_URL:
     raise pytest.UsageError("CI must run the PostgreSQL tests: set TEST_DATABASE_URL")
+
+
+def free_ports(count: int) -> list[int]:
+    """Free loopback ports: from TEST_PORT_RANGE (e.g. `18300-18399`) if set, else any."""
+    low, _, high = os.environ.get("TEST_PORT_RANGE", "").partition("-")
+    candidates = range(int(low), int(high) + 1) if high else [0] * count
+    probes: list[socket.socket] = []
+    try:
+        for port in candidates:
+            probe = socket.socket()
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past TIME_WAIT
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                probe.close()
+                continue
+            probes.append(probe)
+            if len(probes) == count:
+                return [probe.getsockname()[1] for probe in probes]
+    finally:
+        for probe in probes:
+            probe.close()
+    raise RuntimeError(f"fewer than {count} free ports in TEST_PORT_RANGE={low}-{high}")
+
+
+def free_port() -> int:
+    return free_ports(1)[0]
 
 
 def run_in_fresh_loop(coroutine: Coroutine[Any, Any, None]) -> None:
@@ -177,7 +205,7 @@ def bob(client: AsyncClient) -> ApiUser:
 @pytest.fixture
 def in_tmp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Run in an empty directory with no project settings in the environment."""
-    for name in ("DATABASE_URL", "BETTER_AUTH_SECRET", "ENVIRONMENT"):
-        monkeypatch.delenv(name, raising=False)
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
     monkeypatch.chdir(tmp_path)
     return tmp_path

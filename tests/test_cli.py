@@ -1,25 +1,18 @@
 """`python -m backend migrate | token | serve`, run as a newcomer runs them."""
 
 import os
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import httpx
+import jwt
 import pytest
 
 from backend.cli import main
 
-from conftest import SECRET
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+from conftest import SECRET, free_port
 
 
 def run_cli(*args: str, env: dict[str, str], cwd: Path) -> str:
@@ -43,8 +36,6 @@ def test_token_command_prints_a_token_for_the_configured_secret(
     assert (
         main(["token", "--user-id", "u1", "--email", "u1@example.com", "--expires-in", "60"]) == 0
     )
-
-    import jwt
 
     claims = jwt.decode(capsys.readouterr().out.strip(), SECRET, algorithms=["HS256"])
     assert claims["sub"] == "u1"
@@ -92,3 +83,30 @@ def test_migrate_serve_and_token_work_together_from_nothing(in_tmp_dir: Path) ->
     assert (in_tmp_dir / "data" / "tasks.db").exists()
     assert "using the development secret in data/dev-secret" in output
     assert token not in output
+
+
+@pytest.mark.usefixtures("in_tmp_dir")
+def test_token_command_carries_the_configured_issuer_and_audience(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("BETTER_AUTH_SECRET", SECRET)
+    monkeypatch.setenv("JWT_ISSUER", "https://issuer.example")
+    monkeypatch.setenv("JWT_AUDIENCE", "task-api")
+
+    main(["token", "--user-id", "u1"])
+
+    token = capsys.readouterr().out.strip()
+    claims = jwt.decode(
+        token, SECRET, algorithms=["HS256"], issuer="https://issuer.example", audience="task-api"
+    )
+    assert claims["sub"] == "u1"
+
+
+@pytest.mark.usefixtures("in_tmp_dir")
+def test_token_command_explains_that_jwks_only_servers_take_better_auth_tokens(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BETTER_AUTH_URL", "http://localhost:3000")
+
+    with pytest.raises(SystemExit, match=r"BETTER_AUTH_SECRET is not set.*authClient\.token\(\)"):
+        main(["token", "--user-id", "u1"])

@@ -39,9 +39,72 @@ def test_neon_console_url_becomes_driver_settings() -> None:
 
 
 @pytest.mark.usefixtures("in_tmp_dir")
-def test_production_without_a_secret_refuses_to_start() -> None:
-    with pytest.raises(ValidationError, match="BETTER_AUTH_SECRET must be set"):
+def test_production_without_any_verification_refuses_to_start_saying_what_to_set() -> None:
+    with pytest.raises(ValidationError) as refused:
         Settings(_env_file=None, environment="production")  # type: ignore[call-arg]
+
+    message = str(refused.value)
+    assert "BETTER_AUTH_URL" in message
+    assert "JWT_JWKS_URL" in message
+    assert "BETTER_AUTH_SECRET" in message
+
+
+@pytest.mark.usefixtures("in_tmp_dir")
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"better_auth_url": "https://auth.example.com"},
+        {"jwt_jwks_url": "https://keys.example.com/jwks.json"},
+        {"better_auth_secret": "s" * 32},
+    ],
+)
+def test_production_starts_with_either_jwks_or_a_secret(setting: dict[str, str]) -> None:
+    settings = Settings(_env_file=None, environment="production", **setting)  # type: ignore[call-arg]
+
+    assert settings.environment == "production"
+
+
+@pytest.mark.usefixtures("in_tmp_dir")
+def test_better_auth_url_sets_jwks_url_issuer_and_audience() -> None:
+    settings = Settings(_env_file=None, better_auth_url="https://auth.example.com/")  # type: ignore[call-arg]
+
+    assert settings.jwks_url == "https://auth.example.com/api/auth/jwks"
+    assert settings.jwks_issuer == "https://auth.example.com"
+    assert settings.jwks_audience == "https://auth.example.com"
+    assert settings.jwt_secret() is None
+
+
+@pytest.mark.usefixtures("in_tmp_dir")
+def test_jwks_url_issuer_and_audience_can_each_be_overridden() -> None:
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        better_auth_url="https://auth.example.com",
+        jwt_jwks_url="https://cdn.example.com/keys.json",
+        jwt_issuer="https://issuer.example.com",
+        jwt_audience="task-api",
+    )
+
+    assert settings.jwks_url == "https://cdn.example.com/keys.json"
+    assert settings.jwks_issuer == "https://issuer.example.com"
+    assert settings.jwks_audience == "task-api"
+
+
+@pytest.mark.usefixtures("in_tmp_dir")
+@pytest.mark.parametrize("url", ["auth.example.com", "ftp://auth.example.com", "http://"])
+def test_jwks_urls_must_be_http(url: str) -> None:
+    with pytest.raises(ValidationError, match="BETTER_AUTH_URL must be an absolute http"):
+        Settings(_env_file=None, better_auth_url=url)  # type: ignore[call-arg]
+
+
+@pytest.mark.usefixtures("in_tmp_dir")
+def test_blank_settings_count_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BETTER_AUTH_URL", "")
+    monkeypatch.setenv("JWT_ISSUER", " ")
+
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+
+    assert settings.jwks_url is None
+    assert settings.jwks_issuer is None
 
 
 @pytest.mark.usefixtures("in_tmp_dir")
