@@ -67,7 +67,7 @@ def _allowed_methods(request: Request) -> str:
     path = request.scope["path"]
     methods = {
         method.upper()
-        for pattern, operations in _path_operations(request.app)
+        for _template, pattern, operations in documented_paths(request.app)
         if pattern.match(path)
         for method in operations
     }
@@ -75,10 +75,10 @@ def _allowed_methods(request: Request) -> str:
 
 
 @cache
-def _path_operations(app: FastAPI) -> list[tuple[re.Pattern[str], list[str]]]:
-    """The OpenAPI paths as regular expressions, each with the methods it documents."""
+def documented_paths(app: FastAPI) -> list[tuple[str, re.Pattern[str], list[str]]]:
+    """The OpenAPI path templates, each with its regular expression and documented methods."""
     return [
-        (compile_path(template)[0], list(operations))
+        (template, compile_path(template)[0], list(operations))
         for template, operations in app.openapi()["paths"].items()
     ]
 

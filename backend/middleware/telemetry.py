@@ -9,9 +9,9 @@ import re
 import time
 import uuid
 
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from backend.errors import documented_paths
 from backend.log_config import request_id_var
 from backend.metrics import Metrics
 
@@ -26,18 +26,19 @@ def route_template(scope: Scope) -> str:
     """The route's path template (`/api/{user_id}/tasks`), never the raw path.
 
     Routing records the matched route in the scope; requests answered before routing (401,
-    429, 413) are matched here, which costs a little only on those.
+    429, 413) are matched here against the documented paths, which costs only on those.
     """
     route = scope.get("route")
-    if route is None:
-        router = getattr(scope.get("app"), "router", None)
-        for candidate in getattr(router, "routes", ()):
-            match, _ = candidate.matches(scope)
-            if match is not Match.NONE:
-                route = candidate
-                break
-    path = getattr(route, "path", None)
-    return path if isinstance(path, str) else UNMATCHED_ROUTE
+    template = getattr(route, "path", None)
+    if isinstance(template, str):
+        return template
+    app = scope.get("app")
+    if app is not None:
+        path = scope["path"]
+        for template, pattern, _methods in documented_paths(app):
+            if pattern.match(path):
+                return template
+    return UNMATCHED_ROUTE
 
 
 def _request_id(scope: Scope) -> str:
