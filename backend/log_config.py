@@ -17,7 +17,11 @@ from backend.config import Settings
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 # LogRecord attributes that are not extra fields of the call (uvicorn adds a colored copy).
-_RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
+_RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "color_message",
+}
 
 
 class RequestIdFilter(logging.Filter):
