@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run migrate token test lint format clean
+.PHONY: install run migrate token test soak lint format clean
 
 $(INSTALLED): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ token: install
 
 test: install
 	$(BIN)/python -m pytest --cov --cov-report=term
+
+# A minute of mixed traffic through a database restart (needs PostgreSQL binaries and Redis).
+soak: install
+	$(BIN)/python -m pytest -m soak -p no:cacheprovider
 
 lint: install
 	$(BIN)/ruff check .

@@ -106,8 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings()
-    logging.config.dictConfig(build_log_config(settings))
     if args.command == "migrate":
+        logging.config.dictConfig(build_log_config(settings))
         asyncio.run(_migrate(settings))
         logging.getLogger("backend").info("database schema is up to date")
     elif args.command == "token":

@@ -93,11 +93,12 @@ class Metrics:
         self._pool_task: asyncio.Task[None] | None = None
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        if method not in KNOWN_METHODS:
+            method = "OTHER"
         key = (route, method, status)
         series = self._request_series.get(key)
         if series is None:
-            label_method = method if method in KNOWN_METHODS else "OTHER"
-            labels = (route, label_method, str(status))
+            labels = (route, method, str(status))
             series = (self.requests.labels(*labels), self.latency.labels(*labels))
             self._request_series[key] = series
         counter, histogram = series

@@ -93,7 +93,10 @@ def test_neon_pooler_hosts_switch_prepared_statements_off() -> None:
 
 
 def test_direct_hosts_keep_the_statement_cache_and_get_a_server_timeout() -> None:
-    settings = make_settings("postgresql://u:p@ep-cool-name-123456.eu-central-1.aws.neon.tech/db")
+    settings = make_settings(
+        "postgresql://u:p@ep-cool-name-123456.eu-central-1.aws.neon.tech/db",
+        db_transaction_pooling=False,
+    )
 
     args = postgres_connect_args(settings)
 

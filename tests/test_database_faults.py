@@ -50,6 +50,8 @@ async def row_locked(url: str, task_id: int) -> AsyncIterator[AsyncConnection]:
 
 async def wait_for_lock_waiter(connection: AsyncConnection) -> None:
     for _ in range(300):
+        # Statistics are a snapshot per transaction: drop it to see the present.
+        await connection.execute(text("SELECT pg_stat_clear_snapshot()"))
         waiting = await connection.scalar(
             text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
         )

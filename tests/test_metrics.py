@@ -112,3 +112,13 @@ def test_several_workers_report_one_sum(tmp_path: Path) -> None:
     assert len(counts) == 1
     assert counts.pop() >= requests
     assert "http_request_duration_seconds_bucket" in scrapes[0]
+
+
+async def test_unknown_methods_share_one_label(client: AsyncClient) -> None:
+    for method in ("BREW", "PROPFIND", "BREW"):
+        assert (await client.request(method, "/healthz")).status_code == 405
+
+    text = (await client.get("/metrics")).text
+
+    assert sample(text, "http_requests_total", route="/healthz", method="OTHER", status="405") == 3
+    assert "BREW" not in text
