@@ -132,6 +132,14 @@ class Settings(BaseSettings):
             return [item.strip() for item in value.split(",") if item.strip()]
         return value
 
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        """`REDIS_URL=` (as in .env.example) means no Redis, not an empty URL."""
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _parse_networks(cls, value: Any) -> Any:

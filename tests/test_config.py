@@ -145,3 +145,16 @@ def test_log_format_follows_the_environment_unless_chosen() -> None:
     assert production.json_logs
     assert not Settings(_env_file=None).json_logs  # type: ignore[call-arg]
     assert not chosen.json_logs
+
+
+@pytest.mark.usefixtures("in_tmp_dir")
+def test_blank_optional_settings_from_the_example_file_mean_unset(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("REDIS_URL", "")
+    monkeypatch.setenv("TRUSTED_PROXIES", "")
+
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+
+    assert settings.redis_url is None
+    assert settings.trusted_proxies == []
