@@ -131,6 +131,7 @@ class ThrowawayPostgres:
             check=True,
             capture_output=True,
             timeout=120,
+            cwd=self.directory,  # the postgres user may not enter the checkout's directory
         )
 
     def start(self) -> None:
@@ -162,6 +163,7 @@ class ThrowawayPostgres:
             ),
             capture_output=True,
             timeout=60,
+            cwd=self.directory,
         )
         shutil.rmtree(self.directory, ignore_errors=True)
 
