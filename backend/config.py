@@ -21,6 +21,7 @@ MIN_SECRET_LENGTH = 32
 _LIBPQ_SSL_PARAMS = ("sslmode", "channel_binding")
 # Neon's pooled endpoints are PgBouncer in transaction mode: ep-name-123456-pooler.region...
 _POOLER_HOST_MARKER = "-pooler."
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -135,9 +136,12 @@ class Settings(BaseSettings):
     @field_validator("redis_url", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
-        """`REDIS_URL=` (as in .env.example) means no Redis, not an empty URL."""
-        if isinstance(value, str) and not value.strip():
-            return None
+        """`REDIS_URL=` (as in .env.example) means no Redis; anything else must be a Redis URL."""
+        if isinstance(value, str):
+            if not value.strip():
+                return None
+            if not value.startswith(_REDIS_SCHEMES):
+                raise ValueError("REDIS_URL must start with redis://, rediss:// or unix://")
         return value
 
     @field_validator("trusted_proxies", mode="before")

@@ -158,3 +158,9 @@ def test_blank_optional_settings_from_the_example_file_mean_unset(
 
     assert settings.redis_url is None
     assert settings.trusted_proxies == []
+
+
+@pytest.mark.usefixtures("in_tmp_dir")
+def test_a_redis_url_that_is_not_one_is_refused_at_startup() -> None:
+    with pytest.raises(ValidationError, match="REDIS_URL must start with redis://"):
+        Settings(_env_file=None, redis_url="http://127.0.0.1:6379")  # type: ignore[call-arg]
