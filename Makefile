@@ -8,7 +8,7 @@ INSTALLED := $(VENV)/.installed
 INTEROP := tests/interop/better-auth
 INTEROP_INSTALLED := $(INTEROP)/node_modules/.installed
 
-.PHONY: install interop-install run migrate token test lint format clean
+.PHONY: install interop-install run migrate token test soak lint format clean
 
 $(INSTALLED): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ token: install
 
 test: install interop-install
 	$(BIN)/python -m pytest --cov --cov-report=term
+
+# A minute of mixed traffic through a database restart (needs PostgreSQL binaries and Redis).
+soak: install
+	$(BIN)/python -m pytest -m soak -p no:cacheprovider
 
 lint: install
 	$(BIN)/ruff check .

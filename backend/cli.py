@@ -3,16 +3,21 @@
 import argparse
 import asyncio
 import logging
+import logging.config
+import os
+import shutil
 import sys
+import tempfile
+from pathlib import Path
 
 import uvicorn
 
 from backend.config import Settings
 from backend.db import create_engine
+from backend.log_config import build_log_config
+from backend.metrics import MULTIPROCESS_DIR_ENV
 from backend.migrate import upgrade
 from backend.tokens import mint_token
-
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 async def _migrate(settings: Settings) -> None:
@@ -24,18 +29,46 @@ async def _migrate(settings: Settings) -> None:
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> None:
-    uvicorn.run(
-        "backend.main:app",
-        host=args.host or settings.host,
-        port=args.port or settings.port,
-        workers=args.workers or settings.workers,
-        loop="uvloop",
-        http="httptools",
-        log_level=settings.log_level.lower(),
-        access_log=False,
-        proxy_headers=False,
-        server_header=False,
-    )
+    workers = args.workers or settings.workers
+    own_metrics_dir = None
+    if workers > 1 and settings.metrics_enabled:
+        own_metrics_dir = _prepare_metrics_dir()
+    try:
+        uvicorn.run(
+            "backend.main:app",
+            host=args.host or settings.host,
+            port=args.port or settings.port,
+            workers=workers,
+            loop="uvloop",
+            http="httptools",
+            log_config=build_log_config(settings),
+            log_level=settings.log_level.lower(),
+            access_log=False,
+            proxy_headers=False,
+            server_header=False,
+            timeout_graceful_shutdown=settings.shutdown_timeout_seconds,
+        )
+    finally:
+        if own_metrics_dir is not None:
+            shutil.rmtree(own_metrics_dir, ignore_errors=True)
+
+
+def _prepare_metrics_dir() -> str | None:
+    """Give the workers a shared, empty directory for their metrics (before they start).
+
+    An operator's PROMETHEUS_MULTIPROC_DIR is emptied of the last run's files; without one a
+    temporary directory is made and removed on exit (the returned path).
+    """
+    configured = os.environ.get(MULTIPROCESS_DIR_ENV)
+    if configured:
+        directory = Path(configured)
+        directory.mkdir(parents=True, exist_ok=True)
+        for stale in directory.glob("*.db"):
+            stale.unlink()
+        return None
+    created = tempfile.mkdtemp(prefix="taskapi-metrics-")
+    os.environ[MULTIPROCESS_DIR_ENV] = created
+    return created
 
 
 def _token(settings: Settings, args: argparse.Namespace) -> str:
@@ -81,8 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = Settings()
-    logging.basicConfig(level=settings.log_level.upper(), format=LOG_FORMAT)
     if args.command == "migrate":
+        logging.config.dictConfig(build_log_config(settings))
         asyncio.run(_migrate(settings))
         logging.getLogger("backend").info("database schema is up to date")
     elif args.command == "token":

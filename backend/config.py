@@ -1,5 +1,6 @@
 """Settings: every knob the service reads from the environment, validated once at startup."""
 
+import ipaddress
 import logging
 import secrets
 from enum import StrEnum
@@ -20,11 +21,21 @@ MIN_SECRET_LENGTH = 32
 BETTER_AUTH_JWKS_PATH = "/api/auth/jwks"
 # Query parameters Neon and libpq put in URLs that asyncpg refuses as keywords.
 _LIBPQ_SSL_PARAMS = ("sslmode", "channel_binding")
+# Neon's pooled endpoints are PgBouncer in transaction mode: ep-name-123456-pooler.region...
+_POOLER_HOST_MARKER = "-pooler."
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class Environment(StrEnum):
     DEVELOPMENT = "development"
     PRODUCTION = "production"
+
+
+class LogFormat(StrEnum):
+    AUTO = "auto"
+    JSON = "json"
+    TEXT = "text"
 
 
 def normalize_database_url(url: str) -> str:
@@ -71,6 +82,12 @@ def split_ssl_params(url: str) -> tuple[str, dict[str, Any]]:
     return urlunsplit(parts._replace(query=urlencode(kept))), connect_args
 
 
+def is_pooler_host(url: str) -> bool:
+    """Whether the URL names a Neon pooled endpoint (PgBouncer in transaction mode)."""
+    host = urlsplit(url).hostname or ""
+    return _POOLER_HOST_MARKER in host
+
+
 class Settings(BaseSettings):
     """One validated view of the environment (and of an optional `.env` file)."""
 
@@ -83,6 +100,9 @@ class Settings(BaseSettings):
     db_pool_timeout: float = Field(default=10.0, gt=0)
     db_pool_recycle: int = Field(default=1800, ge=-1)
     db_pool_pre_ping: bool = True
+    db_connect_timeout: float = Field(default=5.0, gt=0)
+    db_statement_timeout: float = Field(default=10.0, ge=0)
+    db_transaction_pooling: bool = False
     db_echo: bool = False
 
     better_auth_secret: SecretStr | None = None
@@ -102,11 +122,28 @@ class Settings(BaseSettings):
         "http://localhost:5173",
     ]
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    docs_enabled: bool = True
+    trusted_proxies: Annotated[list[IPNetwork], NoDecode] = []
+
     log_level: str = "INFO"
+    log_format: LogFormat = LogFormat.AUTO
+    access_log: bool = True
+    metrics_enabled: bool = True
+    readiness_timeout_seconds: float = Field(default=2.0, gt=0)
+
+    rate_limit_enabled: bool = True
+    rate_limit_window_seconds: int = Field(default=60, ge=1, le=86_400)
+    rate_limit_reads: int = Field(default=600, ge=1)
+    rate_limit_writes: int = Field(default=120, ge=1)
+    rate_limit_anonymous: int = Field(default=60, ge=1)
+    redis_url: SecretStr | None = None
+    redis_key_prefix: str = "taskapi:"
+    redis_timeout_seconds: float = Field(default=0.5, gt=0)
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
+    shutdown_timeout_seconds: int = Field(default=30, ge=1)
 
     @field_validator("database_url")
     @classmethod
@@ -135,6 +172,27 @@ class Settings(BaseSettings):
     def _split_csv(cls, value: Any) -> Any:
         if isinstance(value, str):
             return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _redis_url_or_unset(cls, value: Any) -> Any:
+        """`REDIS_URL=` (as in .env.example) means no Redis; anything else must be a Redis URL."""
+        if isinstance(value, str):
+            if not value.strip():
+                return None
+            if not value.startswith(_REDIS_SCHEMES):
+                raise ValueError("REDIS_URL must start with redis://, rediss:// or unix://")
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _parse_networks(cls, value: Any) -> Any:
+        """Accept addresses and CIDR ranges, as a list or as CSV: `10.0.0.0/8, 127.0.0.1`."""
+        if isinstance(value, str):
+            value = [item for item in value.split(",") if item.strip()]
+        if isinstance(value, list):
+            return [ipaddress.ip_network(str(item).strip(), strict=False) for item in value]
         return value
 
     @field_validator("jwt_algorithms")
@@ -169,6 +227,19 @@ class Settings(BaseSettings):
     @cached_property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @cached_property
+    def uses_transaction_pooler(self) -> bool:
+        """PgBouncer in transaction mode: set explicitly, or implied by a Neon `-pooler` host."""
+        return self.db_transaction_pooling or (
+            not self.is_sqlite and is_pooler_host(self.database_url)
+        )
+
+    @cached_property
+    def json_logs(self) -> bool:
+        if self.log_format is LogFormat.AUTO:
+            return self.environment is Environment.PRODUCTION
+        return self.log_format is LogFormat.JSON
 
     @property
     def jwks_url(self) -> str | None:

@@ -9,6 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from backend.config import Settings, split_ssl_params
 
+COMMAND_TIMEOUT_MARGIN_SECONDS = 1.0
+
 
 def create_engine(settings: Settings) -> AsyncEngine:
     """Build the async engine; connects lazily, so nothing touches the database here."""
@@ -23,8 +25,30 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_timeout=settings.db_pool_timeout,
         pool_recycle=settings.db_pool_recycle,
         pool_pre_ping=settings.db_pool_pre_ping,
-        connect_args=connect_args,
+        connect_args={**connect_args, **postgres_connect_args(settings)},
     )
+
+
+def postgres_connect_args(settings: Settings) -> dict[str, Any]:
+    """asyncpg arguments for timeouts and, behind a transaction pooler, no prepared statements.
+
+    PgBouncer in transaction mode hands each transaction a different server connection, so a
+    statement prepared by name on one may be missing (or taken) on the next: both caches are
+    off there, and asyncpg then uses unnamed statements that live within one transaction. The
+    pooler also refuses unknown startup parameters, so the server-side `statement_timeout` is
+    only sent on direct connections; asyncpg's client-side `command_timeout` applies to both.
+    """
+    args: dict[str, Any] = {"timeout": settings.db_connect_timeout}
+    timeout = settings.db_statement_timeout
+    if timeout:
+        # The client-side limit trails the server's, so the server's clean error comes first.
+        args["command_timeout"] = timeout + COMMAND_TIMEOUT_MARGIN_SECONDS
+    if settings.uses_transaction_pooler:
+        args["statement_cache_size"] = 0
+        args["prepared_statement_cache_size"] = 0
+    elif timeout:
+        args["server_settings"] = {"statement_timeout": str(int(timeout * 1000))}
+    return args
 
 
 def _create_sqlite_engine(settings: Settings) -> AsyncEngine:

@@ -1,7 +1,8 @@
 """Error responses: one body shape, `{"detail": {"error": ..., ...}}`, decided here for the app.
 
-422 keeps FastAPI's field-level list; unparseable JSON is 400; an unreachable database is 503
-with `Retry-After`; anything unexpected is a bare 500 whose details go to the log only.
+422 keeps FastAPI's field-level list; unparseable JSON is 400; a database that is unreachable,
+restarting, overloaded or too slow is 503 with `Retry-After`; anything unexpected is a bare 500
+whose details go to the log only.
 """
 
 import logging
@@ -18,10 +19,18 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.routing import compile_path
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger("backend.errors")
 
 DATABASE_RETRY_AFTER_SECONDS = 2
+DATABASE_UNAVAILABLE = "Database unavailable, try again shortly"
+DATABASE_TIMED_OUT = "Database took too long, try again shortly"
+# SQLSTATEs of transient failures a retry can cure: connection lost or refused (08), server
+# out of resources (53), shutting down or starting (57P0x), lock/serialization conflicts.
+_TRANSIENT_SQLSTATE_CLASSES = ("08", "53")
+_TRANSIENT_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "55P03", "40001", "40P01"})
+_TIMEOUT_SQLSTATES = frozenset({"57014", "25P03"})
 
 
 def json_response(
@@ -58,7 +67,7 @@ def _allowed_methods(request: Request) -> str:
     path = request.scope["path"]
     methods = {
         method.upper()
-        for pattern, operations in _path_operations(request.app)
+        for _template, pattern, operations in documented_paths(request.app)
         if pattern.match(path)
         for method in operations
     }
@@ -66,10 +75,10 @@ def _allowed_methods(request: Request) -> str:
 
 
 @cache
-def _path_operations(app: FastAPI) -> list[tuple[re.Pattern[str], list[str]]]:
-    """The OpenAPI paths as regular expressions, each with the methods it documents."""
+def documented_paths(app: FastAPI) -> list[tuple[str, re.Pattern[str], list[str]]]:
+    """The OpenAPI path templates, each with its regular expression and documented methods."""
     return [
-        (compile_path(template)[0], list(operations))
+        (template, compile_path(template)[0], list(operations))
         for template, operations in app.openapi()["paths"].items()
     ]
 
@@ -84,22 +93,75 @@ async def _validation_error(_request: Request, exc: Exception) -> Response:
     return json_response({"detail": jsonable_encoder(errors)}, 422)
 
 
-def _is_connection_failure(exc: Exception) -> bool:
-    if isinstance(exc, OperationalError | InterfaceError | PoolTimeoutError | OSError):
-        return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+def database_failure(exc: BaseException) -> str | None:
+    """The client-facing message when `exc` is a transient database failure, else None."""
+    if isinstance(exc, PoolTimeoutError | TimeoutError):
+        return DATABASE_TIMED_OUT
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    if isinstance(sqlstate, str):
+        if sqlstate in _TIMEOUT_SQLSTATES:
+            return DATABASE_TIMED_OUT
+        if sqlstate in _TRANSIENT_SQLSTATES or sqlstate.startswith(_TRANSIENT_SQLSTATE_CLASSES):
+            return DATABASE_UNAVAILABLE
+    if isinstance(exc, OperationalError | InterfaceError | OSError):
+        return DATABASE_UNAVAILABLE
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return DATABASE_UNAVAILABLE
+    return None
+
+
+def response_for_unexpected(exc: BaseException, method: str, path: str) -> Response:
+    """503 with `Retry-After` for a transient database failure, otherwise a bare 500."""
+    message = database_failure(exc)
+    if message is not None:
+        logger.error("database failure: %s %s: %s", method, path, _describe(exc))
+        return error_response(
+            503, message, headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)}
+        )
+    logger.error("unhandled error: %s %s", method, path, exc_info=exc)
+    return error_response(500, "Internal server error")
+
+
+def _describe(exc: BaseException) -> str:
+    """The exception's class and SQLSTATE: enough to diagnose, with no SQL or parameters."""
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    name = type(exc).__name__
+    return f"{name} (SQLSTATE {sqlstate})" if sqlstate else name
 
 
 async def _unhandled(request: Request, exc: Exception) -> Response:
-    if _is_connection_failure(exc):
-        logger.error("database unavailable: %s %s: %s", request.method, request.url.path, type(exc))
-        return error_response(
-            503,
-            "Database unavailable, try again shortly",
-            headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
-        )
-    logger.exception("unhandled error: %s %s", request.method, request.url.path)
-    return error_response(500, "Internal server error")
+    return response_for_unexpected(exc, request.method, request.url.path)
+
+
+class UnexpectedErrorMiddleware:
+    """Turns an exception that escaped the app into the 500/503 body, inside our middleware.
+
+    Starlette's own last-resort handler sits outside every middleware, so its responses would
+    miss the request id and security headers; this one answers before they are added.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            if started:
+                raise
+            response = response_for_unexpected(exc, scope["method"], scope["path"])
+            await response(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -140,6 +140,13 @@ class JwksKeySource:
         """Load the keys before the first request; a failure is logged and retried on demand."""
         await self._refresh()
 
+    async def ensure_keys_loaded(self) -> None:
+        """Readiness: some keys are held, fetched now (within the timeout) if none are yet."""
+        if not self._keys:
+            await self._refresh()
+        if not self._keys:
+            raise JwksUnusable("no signing keys loaded from the JWKS endpoint")
+
     async def aclose(self) -> None:
         if self._fetch is not None:
             self._fetch.cancel()

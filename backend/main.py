@@ -1,7 +1,7 @@
 """The FastAPI application: middleware, routes, error handlers and the resources' lifetime.
 
 `backend.main:app` is the ASGI app. Importing it reads settings but opens nothing: the engine,
-the token verifier and the development secret come to life in the lifespan, at startup.
+the token verifier, the rate limiter and the development secret come to life in the lifespan.
 """
 
 import logging
@@ -11,22 +11,29 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from backend.config import Settings
 from backend.db import create_engine
-from backend.errors import install_error_handlers
+from backend.errors import UnexpectedErrorMiddleware, install_error_handlers
+from backend.health import Readiness, database_check
 from backend.jwks import JwksKeySource
+from backend.metrics import Metrics, PoolSampler
 from backend.middleware.auth import BearerAuthMiddleware
 from backend.middleware.body_limit import BodySizeLimitMiddleware
-from backend.routes import tasks
+from backend.middleware.rate_limit import RateLimitMiddleware
+from backend.middleware.security_headers import SecurityHeadersMiddleware
+from backend.middleware.telemetry import TelemetryMiddleware
+from backend.rate_limit import build_rate_limiter
+from backend.routes import operations, tasks
 from backend.tokens import KeySource, SecretKeySource, TokenVerifier
 from backend.user_store import UserProvisioner
 
 logger = logging.getLogger("backend")
 
 # Request headers a browser frontend sends, and response headers it may read.
-CORS_ALLOW_HEADERS = ["Authorization", "Content-Type"]
-CORS_EXPOSE_HEADERS = ["Location"]
+CORS_ALLOW_HEADERS = ["Authorization", "Content-Type", "X-Request-ID"]
+CORS_EXPOSE_HEADERS = ["Location", "X-Request-ID", "Retry-After", "RateLimit", "RateLimit-Policy"]
 
 
 def build_token_verifier(
@@ -64,8 +71,18 @@ def build_token_verifier(
     return TokenVerifier(sources, settings.jwt_max_token_bytes)
 
 
+def _pool_sampler(engine: AsyncEngine) -> PoolSampler | None:
+    pool = engine.pool
+    checked_out = getattr(pool, "checkedout", None)
+    checked_in = getattr(pool, "checkedin", None)
+    if checked_out is None or checked_in is None:
+        return None
+    return lambda: (checked_out(), checked_in())
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    metrics = Metrics() if settings.metrics_enabled else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -74,34 +91,59 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         verifier = build_token_verifier(settings)
         app.state.token_verifier = verifier
         app.state.user_provisioner = UserProvisioner(engine)
+        app.state.rate_limiter = build_rate_limiter(settings)
+        app.state.readiness.register("database", database_check(engine))
+        for source in verifier.sources:
+            if isinstance(source, JwksKeySource):
+                app.state.readiness.register("jwks", source.ensure_keys_loaded)
+        sampler = _pool_sampler(engine)
+        if metrics is not None and sampler is not None:
+            metrics.start_pool_sampling(sampler)
         logger.info(
-            "serving: environment=%s database=%s token verification: %s",
+            "serving: environment=%s database=%s token verification: %s; rate limits=%s",
             settings.environment,
             engine.url.render_as_string(hide_password=True),
             "; ".join(verifier.modes),
+            _rate_limit_mode(settings),
         )
         try:
             await verifier.start()
             yield
         finally:
             await app.state.token_verifier.aclose()
+            if metrics is not None:
+                await metrics.stop()
+            await app.state.rate_limiter.close()
             await engine.dispose()
 
+    docs = settings.docs_enabled
     app = FastAPI(
         title="Task API",
         version="0.1.0",
         summary="Per-user tasks behind Better Auth JWTs.",
         lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
         # curl users often omit Content-Type: read such bodies as JSON rather than refuse them.
         strict_content_type=False,
     )
     app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.readiness = Readiness(settings.readiness_timeout_seconds)
     app.include_router(tasks.router)
+    app.include_router(operations.router)
+    if metrics is not None:
+        app.include_router(operations.metrics_router)
     install_error_handlers(app)
 
-    # Added innermost first: CORS wraps everything, so even a 401 carries CORS headers.
+    # Added innermost first. Outermost: telemetry sees every response; then security headers
+    # and CORS, so even a 401, 429 or 500 carries them; the rate limiter runs before auth.
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(BearerAuthMiddleware)
+    if settings.rate_limit_enabled:
+        app.add_middleware(RateLimitMiddleware, settings=settings, metrics=metrics)
+    app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
@@ -110,7 +152,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         expose_headers=CORS_EXPOSE_HEADERS,
         max_age=600,
     )
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(TelemetryMiddleware, metrics=metrics, access_log=settings.access_log)
     return app
+
+
+def _rate_limit_mode(settings: Settings) -> str:
+    if not settings.rate_limit_enabled:
+        return "off"
+    return "redis" if settings.redis_url is not None else "memory"
 
 
 app = create_app()

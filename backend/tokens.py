@@ -189,6 +189,10 @@ class TokenVerifier:
         self._verified: OrderedDict[str, _Verified] = OrderedDict()
 
     @property
+    def sources(self) -> tuple[KeySource, ...]:
+        return tuple(self._sources)
+
+    @property
     def modes(self) -> list[str]:
         return [source.describe() for source in self._sources]
 

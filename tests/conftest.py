@@ -1,13 +1,17 @@
 """Fixtures: every test runs on SQLite, and again on PostgreSQL when TEST_DATABASE_URL is set.
 
 Each test gets a freshly migrated database (a copy of a migrated SQLite file, or truncated
-PostgreSQL tables) and its own app instance, talked to over HTTP through httpx.
+PostgreSQL tables) and its own app instance, talked to over HTTP through httpx. Tests of
+shared rate limits use the Redis at TEST_REDIS_URL (default: the local one), each under a key
+prefix of its own. With DB_TRANSACTION_POOLING=true and TEST_DATABASE_URL pointing at
+PgBouncer, the whole suite runs through the pooler (`.ci/run` does that once).
 """
 
 import asyncio
 import os
 import shutil
 import socket
+import uuid
 from collections.abc import AsyncIterator, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -18,8 +22,9 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient, Response
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from backend.config import Settings, normalize_database_url
 from backend.db import create_engine
@@ -29,9 +34,11 @@ from backend.tokens import mint_token
 
 SECRET = "test-secret-for-hs256-tokens-" + "0123456789abcdef" * 3
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+IN_CI = os.environ.get("CI") == "true"
 ENGINES = ["sqlite", "postgresql"] if TEST_DATABASE_URL else ["sqlite"]
 
-if os.environ.get("CI") == "true" and not TEST_DATABASE_URL:
+if IN_CI and not TEST_DATABASE_URL:
     raise pytest.UsageError("CI must run the PostgreSQL tests: set TEST_DATABASE_URL")
 
 
@@ -60,6 +67,13 @@ def free_ports(count: int) -> list[int]:
 
 def free_port() -> int:
     return free_ports(1)[0]
+
+
+def missing_dependency(message: str) -> None:
+    """Skip on a developer's machine; fail in CI, where every dependency must be present."""
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
 
 
 def run_in_fresh_loop(coroutine: Coroutine[Any, Any, None]) -> None:
@@ -104,7 +118,7 @@ def postgres_url() -> str:
     url = normalize_database_url(TEST_DATABASE_URL)
 
     async def reset_and_migrate() -> None:
-        engine = create_async_engine(url)
+        engine = create_engine(make_settings(url))
         async with engine.begin() as connection:
             await connection.execute(text("DROP SCHEMA public CASCADE"))
             await connection.execute(text("CREATE SCHEMA public"))
@@ -128,7 +142,7 @@ async def database_url(engine_name: str, request: pytest.FixtureRequest, tmp_pat
         shutil.copyfile(template, path)
         return f"sqlite+aiosqlite:///{path}"
     url: str = request.getfixturevalue("postgres_url")
-    engine = create_async_engine(url)
+    engine = create_engine(make_settings(url))
     async with engine.begin() as connection:
         await connection.execute(text('TRUNCATE task, "user" RESTART IDENTITY CASCADE'))
     await engine.dispose()
@@ -138,6 +152,46 @@ async def database_url(engine_name: str, request: pytest.FixtureRequest, tmp_pat
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     return make_settings(database_url)
+
+
+@pytest.fixture
+async def postgresql_url(request: pytest.FixtureRequest) -> str:
+    """A freshly truncated PostgreSQL database, for tests that need PostgreSQL itself."""
+    if not TEST_DATABASE_URL:
+        missing_dependency("needs PostgreSQL: set TEST_DATABASE_URL")
+    url: str = request.getfixturevalue("postgres_url")
+    engine = create_engine(make_settings(url))
+    async with engine.begin() as connection:
+        await connection.execute(text('TRUNCATE task, "user" RESTART IDENTITY CASCADE'))
+    await engine.dispose()
+    return url
+
+
+@pytest.fixture
+async def redis_url() -> str:
+    """The shared Redis, checked to answer; tests pair it with `redis_prefix`."""
+    client = Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=2)
+    try:
+        await client.ping()
+    except (RedisError, OSError):
+        missing_dependency(f"needs Redis at {TEST_REDIS_URL} (set TEST_REDIS_URL)")
+    finally:
+        await client.aclose()
+    return TEST_REDIS_URL
+
+
+@pytest.fixture
+async def redis_prefix(redis_url: str) -> AsyncIterator[str]:
+    """A key prefix of this test's own; its keys are deleted afterwards."""
+    prefix = f"ops:test:{uuid.uuid4().hex}:"
+    yield prefix
+    client = Redis.from_url(redis_url)
+    try:
+        keys = [key async for key in client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
 
 
 @asynccontextmanager

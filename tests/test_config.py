@@ -6,6 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from backend.config import DEV_SECRET_FILE, Settings, split_ssl_params
+from backend.db import postgres_connect_args
 
 from conftest import make_settings
 
@@ -136,3 +137,93 @@ def test_csv_settings_are_read_from_the_environment(monkeypatch: pytest.MonkeyPa
 def test_only_hmac_algorithms_are_accepted_for_the_secret() -> None:
     with pytest.raises(ValidationError, match="JWT_ALGORITHMS"):
         Settings(_env_file=None, jwt_algorithms="none")  # type: ignore[call-arg]
+
+
+def test_neon_pooler_hosts_switch_prepared_statements_off() -> None:
+    url = (
+        "postgresql://u:p@ep-cool-name-123456-pooler.eu-central-1.aws.neon.tech/db?sslmode=require"
+    )
+    settings = make_settings(url, db_statement_timeout=5)
+
+    args = postgres_connect_args(settings)
+
+    assert settings.uses_transaction_pooler
+    assert args["statement_cache_size"] == 0
+    assert args["prepared_statement_cache_size"] == 0
+    # A pooler refuses unknown startup parameters: the limit is enforced client-side there.
+    assert "server_settings" not in args
+    assert args["command_timeout"] > 5
+
+
+def test_direct_hosts_keep_the_statement_cache_and_get_a_server_timeout() -> None:
+    settings = make_settings(
+        "postgresql://u:p@ep-cool-name-123456.eu-central-1.aws.neon.tech/db",
+        db_transaction_pooling=False,
+    )
+
+    args = postgres_connect_args(settings)
+
+    assert not settings.uses_transaction_pooler
+    assert "statement_cache_size" not in args
+    assert args["server_settings"] == {"statement_timeout": "10000"}
+    assert args["timeout"] == settings.db_connect_timeout
+
+
+def test_any_pgbouncer_can_be_declared_a_transaction_pooler() -> None:
+    settings = make_settings("postgresql://u@127.0.0.1:6432/db", db_transaction_pooling=True)
+
+    assert postgres_connect_args(settings)["statement_cache_size"] == 0
+
+
+def test_statement_timeout_zero_means_no_limit() -> None:
+    args = postgres_connect_args(make_settings("postgresql://u@h/db", db_statement_timeout=0))
+
+    assert "command_timeout" not in args
+    assert "server_settings" not in args
+
+
+@pytest.mark.usefixtures("in_tmp_dir")
+def test_trusted_proxies_accept_addresses_and_ranges(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.7,::1")
+
+    networks = Settings(_env_file=None).trusted_proxies  # type: ignore[call-arg]
+
+    assert [str(network) for network in networks] == ["10.0.0.0/8", "192.168.1.7/32", "::1/128"]
+
+
+@pytest.mark.usefixtures("in_tmp_dir")
+def test_a_malformed_trusted_proxy_is_refused_at_startup() -> None:
+    with pytest.raises(ValidationError, match="does not appear to be an IPv4 or IPv6"):
+        Settings(_env_file=None, trusted_proxies="10.0.0.0/8,proxy.example")  # type: ignore[call-arg]
+
+
+@pytest.mark.usefixtures("in_tmp_dir")
+def test_log_format_follows_the_environment_unless_chosen() -> None:
+    secret = "s" * 40
+    production = Settings(_env_file=None, environment="production", better_auth_secret=secret)  # type: ignore[call-arg]
+    chosen = Settings(
+        _env_file=None, log_format="text", environment="production", better_auth_secret=secret
+    )  # type: ignore[call-arg]
+
+    assert production.json_logs
+    assert not Settings(_env_file=None).json_logs  # type: ignore[call-arg]
+    assert not chosen.json_logs
+
+
+@pytest.mark.usefixtures("in_tmp_dir")
+def test_blank_optional_settings_from_the_example_file_mean_unset(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("REDIS_URL", "")
+    monkeypatch.setenv("TRUSTED_PROXIES", "")
+
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+
+    assert settings.redis_url is None
+    assert settings.trusted_proxies == []
+
+
+@pytest.mark.usefixtures("in_tmp_dir")
+def test_a_redis_url_that_is_not_one_is_refused_at_startup() -> None:
+    with pytest.raises(ValidationError, match="REDIS_URL must start with redis://"):
+        Settings(_env_file=None, redis_url="http://127.0.0.1:6379")  # type: ignore[call-arg]

@@ -59,6 +59,8 @@ def settings(database_url: str, jwks: JwksServer) -> Settings:
         jwks_cache_ttl_seconds=TTL,
         jwks_refetch_interval_seconds=REFETCH_INTERVAL,
         jwks_fetch_timeout_seconds=1,
+        # A hundred bad tokens from one client would hit the per-IP quota: not what is tested.
+        rate_limit_enabled=False,
     )
 
 
@@ -294,3 +296,17 @@ async def test_startup_log_names_the_modes_and_never_the_secret(
     assert "HS256 with BETTER_AUTH_SECRET" in caplog.text
     assert f"JWKS {jwks.url} (iss {ISSUER}, aud not checked)" in caplog.text
     assert SECRET not in caplog.text
+
+
+async def test_readiness_waits_for_jwks_keys(settings: Settings, jwks: JwksServer) -> None:
+    jwks.mode = "error"
+
+    async with serving(create_app(settings)) as http:
+        while_down = await http.get("/readyz")
+        jwks.mode = "ok"
+        once_back = await http.get("/readyz")
+
+    assert while_down.status_code == 503
+    assert while_down.json()["detail"]["checks"]["jwks"].startswith("failed")
+    assert once_back.status_code == 200
+    assert once_back.json()["checks"] == {"database": "ok", "jwks": "ok"}

@@ -2,6 +2,8 @@
 
 It runs before routing and body validation, so an unauthenticated request learns only that it
 is unauthenticated. On success the verified user is put on `request.state.user`.
+`authenticate` verifies a request's token at most once, whoever asks first (the rate limiter,
+which needs the user's id, runs before this middleware).
 """
 
 import logging
@@ -9,13 +11,14 @@ import logging
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from backend.errors import error_response
-from backend.tokens import AuthError, TokenVerifier
+from backend.tokens import AuthenticatedUser, AuthError, TokenVerifier
 
 logger = logging.getLogger("backend.auth")
 
 PROTECTED_PREFIX = "/api/"
 _REALM = 'Bearer realm="api"'
 JWKS_RETRY_AFTER_SECONDS = 5
+_OUTCOME = "backend.auth"
 
 
 def _bearer_token(scope: Scope) -> str:
@@ -37,6 +40,19 @@ def _bearer_token(scope: Scope) -> str:
     return token
 
 
+async def authenticate(scope: Scope) -> AuthenticatedUser | AuthError:
+    """The verified user of the request's bearer token, or why there is none (memoised)."""
+    outcome: AuthenticatedUser | AuthError | None = scope.get(_OUTCOME)
+    if outcome is None:
+        verifier: TokenVerifier = scope["app"].state.token_verifier
+        try:
+            outcome = await verifier.verify(_bearer_token(scope))
+        except AuthError as error:
+            outcome = error
+        scope[_OUTCOME] = outcome
+    return outcome
+
+
 class BearerAuthMiddleware:
     """Verifies the bearer token of every request under `/api/`."""
 
@@ -47,22 +63,23 @@ class BearerAuthMiddleware:
         if scope["type"] != "http" or not scope["path"].startswith(PROTECTED_PREFIX):
             await self.app(scope, receive, send)
             return
-        verifier: TokenVerifier = scope["app"].state.token_verifier
-        try:
-            user = await verifier.verify(_bearer_token(scope))
-        except AuthError as error:
+        outcome = await authenticate(scope)
+        if isinstance(outcome, AuthError):
             logger.info(
                 "authentication failed: reason=%s method=%s path=%s",
-                error.reason,
+                outcome.reason,
                 scope["method"],
                 scope["path"],
             )
+            metrics = scope["app"].state.metrics
+            if metrics is not None:
+                metrics.auth_failures.labels(outcome.reason).inc()
             response = error_response(
-                error.status, error.message, headers=self._failure_headers(error)
+                outcome.status, outcome.message, headers=self._failure_headers(outcome)
             )
             await response(scope, receive, send)
             return
-        scope.setdefault("state", {})["user"] = user
+        scope.setdefault("state", {})["user"] = outcome
         await self.app(scope, receive, send)
 
     @staticmethod

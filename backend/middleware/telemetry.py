@@ -1,0 +1,108 @@
+"""Request id, one access log line and the request metrics of every HTTP request (pure ASGI).
+
+Outermost middleware: it times the whole exchange, sees every status (401 and 429 included),
+and returns `X-Request-ID` on every response: the client's own when well-formed, else a new one.
+"""
+
+import logging
+import re
+import time
+import uuid
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from backend.errors import documented_paths
+from backend.log_config import request_id_var
+from backend.metrics import Metrics
+
+access_logger = logging.getLogger("backend.access")
+
+REQUEST_ID_HEADER = b"x-request-id"
+_WELL_FORMED_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
+UNMATCHED_ROUTE = "unmatched"
+
+
+def route_template(scope: Scope) -> str:
+    """The route's path template (`/api/{user_id}/tasks`), never the raw path.
+
+    Routing records the matched route in the scope; requests answered before routing (401,
+    429, 413) are matched here against the documented paths, which costs only on those.
+    """
+    route = scope.get("route")
+    template = getattr(route, "path", None)
+    if isinstance(template, str):
+        return template
+    app = scope.get("app")
+    if app is not None:
+        path = scope["path"]
+        for template, pattern, _methods in documented_paths(app):
+            if pattern.match(path):
+                return template
+    return UNMATCHED_ROUTE
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == REQUEST_ID_HEADER:
+            if _WELL_FORMED_REQUEST_ID.fullmatch(value):
+                return value.decode("ascii")
+            break
+    return uuid.uuid4().hex
+
+
+class TelemetryMiddleware:
+    def __init__(self, app: ASGIApp, metrics: Metrics | None, access_log: bool) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.access_log = access_log
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = _request_id(scope)
+        id_header = (REQUEST_ID_HEADER, request_id.encode("ascii"))
+        context_token = request_id_var.set(request_id)
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), id_header]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            self._record(scope, status, time.perf_counter() - started)
+            request_id_var.reset(context_token)
+
+    def _record(self, scope: Scope, status: int, seconds: float) -> None:
+        log = self.access_log and access_logger.isEnabledFor(logging.INFO)
+        if self.metrics is None and not log:
+            return
+        route = route_template(scope)
+        method = scope["method"]
+        if self.metrics is not None:
+            self.metrics.observe_request(route, method, status, seconds)
+        if log:
+            user = scope.get("state", {}).get("user")
+            user_id = getattr(user, "id", None)
+            duration_ms = round(seconds * 1000, 2)
+            access_logger.info(
+                "%s %s %s %.1fms user=%s",
+                method,
+                route,
+                status,
+                duration_ms,
+                user_id or "-",
+                extra={
+                    "method": method,
+                    "route": route,
+                    "status": status,
+                    "duration_ms": duration_ms,
+                    "user_id": user_id,
+                },
+            )
