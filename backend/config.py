@@ -78,6 +78,8 @@ class Settings(BaseSettings):
         "http://localhost:5173",
     ]
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    idempotency_key_ttl_seconds: int = Field(default=24 * 3600, ge=1)
+    idempotency_purge_interval_seconds: int = Field(default=3600, ge=1)
     log_level: str = "INFO"
 
     host: str = "127.0.0.1"
