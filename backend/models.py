@@ -106,7 +106,9 @@ class Task(SQLModel, table=True):
     )
     title: str = Field(min_length=1, max_length=TITLE_MAX_LENGTH)
     description: str | None = Field(default=None, max_length=DESCRIPTION_MAX_LENGTH)
-    completed: bool = Field(default=False, index=True)
+    # No index of its own: the filter is applied while walking a per-user sort index, and a
+    # global index on a boolean only tempted planners away from those.
+    completed: bool = Field(default=False)
     created_at: datetime = _timestamp_column()
     updated_at: datetime = _timestamp_column()
     # Bumped by every write: the task's ETag, and the If-Match precondition, are built on it.

@@ -85,20 +85,14 @@ class OwnedTasks:
             )
         return statement
 
-    async def page(
-        self,
-        *,
-        completed: bool | None,
-        search: str | None,
-        sort: str,
-        limit: int,
-        offset: int,
-    ) -> TaskPage:
-        """One page, with the total count as an uncorrelated subquery of the same statement.
+    def page_query(
+        self, *, completed: bool | None, search: str | None, sort: str, limit: int, offset: int
+    ) -> tuple[Select[Any], Select[Any]]:
+        """The page statement, with the total count as an uncorrelated scalar subquery, and
+        that count alone (for a page past the end, which has no row to carry it).
 
-        The page is read off the sort order's index (no sort step); the count is evaluated
-        once per statement, so a page costs one round trip. Only a page past the end, which
-        returns no row to carry the count, needs a second query.
+        Each sort order reads the page off its own index (user_id, field, id), forwards or
+        backwards, with no sort step; the count is evaluated once per statement.
         """
         field = sort.removeprefix("-")
         if field not in SORT_FIELDS:
@@ -109,13 +103,21 @@ class OwnedTasks:
         if sort.startswith("-"):
             order = [column.desc() for column in order]
         count = self._filtered(select(func.count()).select_from(task_table), completed, search)
+        total = count.scalar_subquery().label("total")
         statement = (
-            self._filtered(
-                select(*_columns, count.scalar_subquery().label("total")), completed, search
-            )
+            self._filtered(select(*_columns, total), completed, search)
             .order_by(*order)
             .limit(limit)
             .offset(offset)
+        )
+        return statement, count
+
+    async def page(
+        self, *, completed: bool | None, search: str | None, sort: str, limit: int, offset: int
+    ) -> TaskPage:
+        """One page and the total in one round trip (two only past the end of the list)."""
+        statement, count = self.page_query(
+            completed=completed, search=search, sort=sort, limit=limit, offset=offset
         )
         rows = (await self._connection.execute(statement)).mappings().all()
         if rows:

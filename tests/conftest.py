@@ -7,13 +7,18 @@ PostgreSQL tables) and its own app instance, talked to over HTTP through httpx.
 import asyncio
 import os
 import shutil
-from collections.abc import AsyncIterator, Coroutine
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient, Response
@@ -181,3 +186,53 @@ def in_tmp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+def free_port() -> int:
+    """A free loopback port: from TEST_PORTS ("first-last") when set, else any the OS gives."""
+    first, _, last = os.environ.get("TEST_PORTS", "0-0").partition("-")
+    for port in range(int(first), int(last) + 1):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            bound: int = probe.getsockname()[1]
+            return bound
+    raise RuntimeError(f"no free port in TEST_PORTS={os.environ['TEST_PORTS']}")
+
+
+@contextmanager
+def server_process(database_url: str) -> Iterator[str]:
+    """A real `python -m backend serve` on loopback; yields its base URL once it answers."""
+    port = free_port()
+    project_root = Path(__file__).resolve().parents[1]
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "BETTER_AUTH_SECRET": SECRET,
+        "PORT": str(port),
+        "PYTHONPATH": str(project_root),
+        "LOG_LEVEL": "WARNING",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "backend", "serve"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{base}/openapi.json")
+                break
+            except httpx.TransportError:
+                assert server.poll() is None, "server exited"
+                assert time.monotonic() < deadline, "server did not start"
+                time.sleep(0.1)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -20,8 +20,10 @@ def upgrade() -> None:
     op.add_column(
         "task", sa.Column("version", sa.Integer(), server_default=sa.text("1"), nullable=False)
     )
-    # (user_id) alone is a prefix of every composite index below: it only cost writes.
+    # (user_id) alone is a prefix of every composite index: it only cost writes. A global
+    # index on a boolean drew SQLite's planner away from the per-user sort indexes.
     op.drop_index("ix_task_user_id", table_name="task")
+    op.drop_index("ix_task_completed", table_name="task")
     op.create_index("ix_task_user_id_updated_at_id", "task", ["user_id", "updated_at", "id"])
     op.create_index("ix_task_user_id_title_id", "task", ["user_id", "title", "id"])
     op.create_index("ix_task_user_id_id", "task", ["user_id", "id"])
@@ -48,6 +50,7 @@ def downgrade() -> None:
     op.drop_index("ix_task_user_id_id", table_name="task")
     op.drop_index("ix_task_user_id_title_id", table_name="task")
     op.drop_index("ix_task_user_id_updated_at_id", table_name="task")
+    op.create_index("ix_task_completed", "task", ["completed"])
     op.create_index("ix_task_user_id", "task", ["user_id"])
     with op.batch_alter_table("task") as batch:
         batch.drop_column("version")
