@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run migrate token test lint format clean
+.PHONY: install run migrate token test fuzz lint format clean
 
 $(INSTALLED): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ token: install
 
 test: install
 	$(BIN)/python -m pytest --cov --cov-report=term
+
+# Schemathesis against a real server: SQLite by default, or FUZZ_DATABASE_URL (migrated first).
+fuzz: install
+	tests/schemathesis/run
 
 lint: install
 	$(BIN)/ruff check .

@@ -20,26 +20,37 @@ from backend.models import DESCRIPTION_MAX_LENGTH, TITLE_MAX_LENGTH
 READ_ONLY_FIELDS = frozenset({"id", "user_id", "created_at", "updated_at", "version"})
 
 
-def _reject_nul(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    return value
+# PostgreSQL cannot store NUL in text; saying so in the schema lets clients (and fuzzers) know.
+NO_NUL = r"^[^\x00]*$"
+# No NUL, and at least one character that is not whitespace.
+NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"
+
+
+def _strip_title(value: str) -> str:
+    """Trim surrounding whitespace; limits apply to the text as sent, as the schema says."""
+    stripped = value.strip()
+    if not stripped:
+        raise ValueError("must not be blank")
+    return stripped
 
 
 Title = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX_LENGTH),
-    AfterValidator(_reject_nul),
+    StringConstraints(min_length=1, max_length=TITLE_MAX_LENGTH, pattern=NOT_BLANK),
+    AfterValidator(_strip_title),
     Field(
-        description="1-200 characters after trimming surrounding whitespace.",
+        description="1-200 characters, not all whitespace, no NUL; surrounding whitespace "
+        "is trimmed.",
         examples=["Buy milk"],
     ),
 ]
 Description = Annotated[
     str | None,
-    StringConstraints(max_length=DESCRIPTION_MAX_LENGTH),
-    AfterValidator(lambda value: value if value is None else _reject_nul(value)),
-    Field(description="Up to 1000 characters, or null.", examples=["Two litres, semi-skimmed"]),
+    StringConstraints(max_length=DESCRIPTION_MAX_LENGTH, pattern=NO_NUL),
+    Field(
+        description="Up to 1000 characters (no NUL), or null.",
+        examples=["Two litres, semi-skimmed"],
+    ),
 ]
 
 
