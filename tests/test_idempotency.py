@@ -8,9 +8,10 @@ from fastapi import FastAPI
 from sqlalchemy import func, select, update
 
 from backend.config import Settings
-from backend.idempotency import key_table, purge_expired
+from backend.idempotency import fingerprint, key_table, purge_expired
 from backend.main import create_app
 from backend.models import utc_now
+from backend.schemas import TaskCreate
 
 from conftest import ApiUser, serving, token_for
 
@@ -187,3 +188,25 @@ async def test_keys_survive_a_restart_and_expired_ones_are_purged_at_startup(
     assert replay.json() == first.json()
     assert replay.headers["idempotent-replayed"] == "true"
     assert remaining == 1
+
+
+async def test_a_key_seen_without_its_response_is_409_with_retry_after(
+    app: FastAPI, alice: ApiUser
+) -> None:
+    await alice.create(title="warm up the user row")
+    body = {"title": "pending"}
+    async with app.state.engine.begin() as connection:
+        await connection.execute(
+            key_table.insert().values(
+                user_id=alice.id,
+                key=KEY,
+                fingerprint=fingerprint(TaskCreate(**body).model_dump(mode="json")),
+                created_at=utc_now(),
+            )
+        )
+
+    response = await alice.request("POST", json=body, headers={"Idempotency-Key": KEY})
+
+    assert response.status_code == 409
+    assert response.headers["retry-after"] == "1"
+    assert await count_tasks(alice) == 1

@@ -83,6 +83,14 @@ async def _write_failed(tasks: OwnedTasksDep, task_id: int) -> Response:
     )
 
 
+async def _after_write(
+    tasks: OwnedTasksDep, task_id: int, versions: frozenset[int] | None, row: TaskRow | None
+) -> Response:
+    if row is not None:
+        return _task_json(row)
+    return await _write_failed(tasks, task_id) if versions is not None else _not_found(task_id)
+
+
 @router.get(
     "",
     operation_id="list_tasks",
@@ -138,7 +146,7 @@ async def create_task(
     tasks: OwnedTasksDep,
     keys: IdempotencyKeysDep,
     body: TaskCreate,
-    idempotency_key: IdempotencyKeyHeader = None,
+    idempotency_key: IdempotencyKeyHeader,
 ) -> Response:
     """Create a task; `Location` gives its URL. With `Idempotency-Key`, retries replay."""
     if idempotency_key is None:
@@ -151,17 +159,17 @@ async def create_task(
         )
         return response
     stored = await keys.stored(idempotency_key)
+    if stored is not None and stored.fingerprint != request_fingerprint:
+        return error_response(
+            422,
+            "This Idempotency-Key was already used with a different request body",
+            idempotency_key=idempotency_key,
+        )
     if stored is None or stored.status_code is None or stored.body is None:
         return error_response(
             409,
             "A request with this Idempotency-Key is still being processed: retry shortly",
             headers={"Retry-After": "1"},
-        )
-    if stored.fingerprint != request_fingerprint:
-        return error_response(
-            422,
-            "This Idempotency-Key was already used with a different request body",
-            idempotency_key=idempotency_key,
         )
     headers = {"ETag": task_etag(orjson.loads(stored.body)), "Idempotent-Replayed": "true"}
     if stored.location is not None:
@@ -277,11 +285,3 @@ async def toggle_task(
     else:
         row = await tasks.update(task_id, versions, completed=body.completed)
     return await _after_write(tasks, task_id, versions, row)
-
-
-async def _after_write(
-    tasks: OwnedTasksDep, task_id: int, versions: frozenset[int] | None, row: TaskRow | None
-) -> Response:
-    if row is not None:
-        return _task_json(row)
-    return await _write_failed(tasks, task_id) if versions is not None else _not_found(task_id)
