@@ -120,6 +120,29 @@ class Task(SQLModel, table=True):
         return f"Task(id={self.id!r}, user_id={self.user_id!r}, completed={self.completed!r})"
 
 
+class TaskCount(SQLModel, table=True):
+    """How many tasks each user has, and how many of them are completed.
+
+    Kept by database triggers on `task` (migration 0003), so a list's total costs one primary
+    key lookup instead of counting every matching task. Searches still count.
+    """
+
+    __tablename__ = "task_count"
+
+    user_id: str = Field(
+        sa_column=Column(
+            String(USER_ID_MAX_LENGTH),
+            ForeignKey("user.id", ondelete="CASCADE"),
+            primary_key=True,
+        )
+    )
+    total: int = Field(default=0)
+    completed: int = Field(default=0)
+
+    def __repr__(self) -> str:
+        return f"TaskCount(user_id={self.user_id!r}, total={self.total!r})"
+
+
 class IdempotencyKey(SQLModel, table=True):
     """The first response to a POST sent with an `Idempotency-Key`, replayed to its retries.
 

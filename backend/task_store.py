@@ -23,12 +23,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from backend.models import Task, utc_now
+from backend.models import Task, TaskCount, utc_now
 
 TaskRow = Mapping[str, Any]
 _Statement = TypeVar("_Statement", Select[Any], Update, Delete)
 
 task_table = Task.__table__
+count_table = TaskCount.__table__
 _columns = (
     task_table.c.id,
     task_table.c.user_id,
@@ -85,14 +86,27 @@ class OwnedTasks:
             )
         return statement
 
+    def _count(self, completed: bool | None, search: str | None) -> Select[Any]:
+        """How many tasks match: read from the trigger-kept `task_count` row, or counted when
+        searching (a substring search reads every task of the user anyway)."""
+        if search:
+            return self._filtered(select(func.count()).select_from(task_table), completed, search)
+        if completed is None:
+            column = count_table.c.total
+        elif completed:
+            column = count_table.c.completed
+        else:
+            column = count_table.c.total - count_table.c.completed
+        return select(column).where(count_table.c.user_id == self._owner_id)
+
     def page_query(
         self, *, completed: bool | None, search: str | None, sort: str, limit: int, offset: int
     ) -> tuple[Select[Any], Select[Any]]:
-        """The page statement, with the total count as an uncorrelated scalar subquery, and
-        that count alone (for a page past the end, which has no row to carry it).
+        """The page statement, with the total as an uncorrelated scalar subquery, and that
+        total alone (for a page past the end, which has no row to carry it).
 
         Each sort order reads the page off its own index (user_id, field, id), forwards or
-        backwards, with no sort step; the count is evaluated once per statement.
+        backwards, with no sort step; the total is evaluated once per statement.
         """
         field = sort.removeprefix("-")
         if field not in SORT_FIELDS:
@@ -102,8 +116,8 @@ class OwnedTasks:
             order.append(task_table.c.id)
         if sort.startswith("-"):
             order = [column.desc() for column in order]
-        count = self._filtered(select(func.count()).select_from(task_table), completed, search)
-        total = count.scalar_subquery().label("total")
+        count = self._count(completed, search)
+        total = func.coalesce(count.scalar_subquery(), 0).label("total")
         statement = (
             self._filtered(select(*_columns, total), completed, search)
             .order_by(*order)
@@ -125,7 +139,7 @@ class OwnedTasks:
         elif offset == 0:
             total = 0
         else:
-            total = (await self._connection.execute(count)).scalar_one()
+            total = (await self._connection.execute(count)).scalar_one_or_none() or 0
         tasks = [{column.name: row[column.name] for column in _columns} for row in rows]
         return TaskPage(tasks, total)
 
