@@ -7,6 +7,8 @@ stored response (or, if it rolled back, claims the key itself). Expired keys are
 the claim itself, and deleted by `purge_expired` at startup and then periodically.
 """
 
+import asyncio
+import contextlib
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -108,3 +110,21 @@ async def purge_expired(engine: AsyncEngine, ttl: timedelta) -> int:
     if purged:
         logger.info("purged %d expired idempotency keys", purged)
     return purged
+
+
+async def purge_periodically(
+    engine: AsyncEngine, ttl: timedelta, interval: float, stopping: asyncio.Event
+) -> None:
+    """Purge expired keys now (at startup) and then every `interval` seconds until `stopping`.
+
+    A failed pass (database down) is logged and retried at the next interval; claiming a key
+    treats an expired one as free anyway, so purging only reclaims space. Shutdown waits for
+    a pass in flight rather than cancelling it mid-statement.
+    """
+    while not stopping.is_set():
+        try:
+            await purge_expired(engine, ttl)
+        except Exception as exc:
+            logger.warning("purging expired idempotency keys failed: %s", type(exc).__name__)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), interval)

@@ -5,25 +5,22 @@ the token verifier and the development secret come to life in the lifespan, at s
 """
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from backend.config import Settings
 from backend.db import create_engine
 from backend.errors import install_error_handlers
-from backend.idempotency import purge_expired
+from backend.idempotency import purge_periodically
 from backend.middleware.auth import BearerAuthMiddleware
 from backend.middleware.body_limit import BodySizeLimitMiddleware
 from backend.routes import tasks
-from backend.routes.openapi_docs import tidy_openapi
+from backend.routes.openapi_docs import serve_tidy_openapi
 from backend.tokens import SecretKeySource, TokenVerifier
 from backend.user_store import UserProvisioner
 
@@ -47,24 +44,6 @@ def build_token_verifier(settings: Settings) -> TokenVerifier:
     return TokenVerifier([source], settings.jwt_max_token_bytes)
 
 
-async def purge_idempotency_keys(
-    engine: AsyncEngine, ttl: timedelta, interval: float, stopping: asyncio.Event
-) -> None:
-    """Delete expired idempotency keys now (at startup) and then every `interval` seconds.
-
-    A failed pass (database down) is logged and retried at the next interval; claiming a key
-    treats an expired one as free anyway, so purging only reclaims space. Shutdown waits for
-    a pass in flight rather than cancelling it mid-statement.
-    """
-    while not stopping.is_set():
-        try:
-            await purge_expired(engine, ttl)
-        except Exception:
-            logger.warning("purging expired idempotency keys failed", exc_info=True)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stopping.wait(), interval)
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
 
@@ -82,7 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         stopping = asyncio.Event()
         purger = asyncio.create_task(
-            purge_idempotency_keys(
+            purge_periodically(
                 engine,
                 timedelta(seconds=settings.idempotency_key_ttl_seconds),
                 settings.idempotency_purge_interval_seconds,
@@ -106,14 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.include_router(tasks.router)
-    build_openapi = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            tidy_openapi(build_openapi())
-        return build_openapi()
-
-    app.openapi = openapi  # type: ignore[method-assign]
+    serve_tidy_openapi(app)
     install_error_handlers(app)
 
     # Added innermost first: CORS wraps everything, so even a 401 carries CORS headers.

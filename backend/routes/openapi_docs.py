@@ -6,6 +6,8 @@ these, so every status a handler or middleware can answer is listed with its sch
 
 from typing import Any
 
+from fastapi import FastAPI
+
 from backend.schemas import ErrorResponse
 
 Responses = dict[int | str, dict[str, Any]]
@@ -160,3 +162,15 @@ def tidy_openapi(document: dict[str, Any]) -> dict[str, Any]:
             for parameter in operation.get("parameters", []):
                 parameter["schema"] = _without_null(parameter["schema"])
     return document
+
+
+def serve_tidy_openapi(app: FastAPI) -> None:
+    """Have `app` build its OpenAPI document once, then tidy it, before anyone reads it."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            tidy_openapi(build())
+        return build()
+
+    app.openapi = openapi  # type: ignore[method-assign]
