@@ -114,3 +114,13 @@ async def test_unsupported_methods_are_405_with_allow(alice: ApiUser) -> None:
 
     assert response.status_code == 405
     assert response.headers["allow"] == "DELETE, GET, PATCH, PUT"
+
+
+async def test_an_oversized_body_is_a_documented_413_on_any_operation(alice: ApiUser) -> None:
+    document = (await alice.client.get("/openapi.json")).json()
+
+    response = await alice.request("DELETE", "/1", content=b"x" * (2 * 1024 * 1024))
+
+    assert response.status_code == 413
+    delete = document["paths"]["/api/{user_id}/tasks/{task_id}"]["delete"]
+    assert "413" in delete["responses"]

@@ -71,12 +71,13 @@ _AUTH: Responses = {
         **{"WWW-Authenticate": _header("The bearer scheme to use.", 'Bearer realm="api"')},
     ),
     403: _error("The path's `{user_id}` is not the caller."),
+    # Any request, even one whose operation takes no body, is refused when its body is too big.
+    413: _error("The body is over the size limit (1 MiB by default)."),
     503: _error("The database is unreachable: retry later.", **{"Retry-After": RETRY_AFTER}),
 }
 _NOT_FOUND: Responses = {404: _error("No such task among the caller's tasks.")}
 _BODY: Responses = {
     400: _error("The body is not valid JSON."),
-    413: _error("The body is over the size limit (1 MiB by default)."),
     415: _error("The body is not sent as JSON."),
 }
 _STALE: Responses = {
