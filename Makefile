@@ -8,7 +8,7 @@ INSTALLED := $(VENV)/.installed
 INTEROP := tests/interop/better-auth
 INTEROP_INSTALLED := $(INTEROP)/node_modules/.installed
 
-.PHONY: install interop-install run migrate token test soak lint format clean
+.PHONY: install interop-install run migrate token test soak fuzz lint format clean
 
 $(INSTALLED): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,9 @@ test: install interop-install
 # A minute of mixed traffic through a database restart (needs PostgreSQL binaries and Redis).
 soak: install
 	$(BIN)/python -m pytest -m soak -p no:cacheprovider
+# Schemathesis against a real server: SQLite by default, or FUZZ_DATABASE_URL (migrated first).
+fuzz: install
+	tests/schemathesis/run
 
 lint: install
 	$(BIN)/ruff check .

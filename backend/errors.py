@@ -5,6 +5,7 @@ restarting, overloaded or too slow is 503 with `Retry-After`; anything unexpecte
 whose details go to the log only.
 """
 
+import json
 import logging
 import re
 from functools import cache
@@ -90,7 +91,10 @@ async def _validation_error(_request: Request, exc: Exception) -> Response:
     if malformed is not None:
         reason = malformed.get("ctx", {}).get("error", "invalid JSON")
         return error_response(400, "Request body is not valid JSON", reason=str(reason))
-    return json_response({"detail": jsonable_encoder(errors)}, 422)
+    # The stdlib encoder, not orjson: the errors echo the input, which may hold what orjson
+    # refuses (integers over 64 bits, lone surrogates). This path is not a hot one.
+    body = json.dumps({"detail": jsonable_encoder(errors)}, ensure_ascii=True)
+    return Response(body, status_code=422, media_type="application/json")
 
 
 def database_failure(exc: BaseException) -> str | None:

@@ -4,10 +4,12 @@
 the token verifier, the rate limiter and the development secret come to life in the lifespan.
 """
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -17,6 +19,7 @@ from backend.config import Settings
 from backend.db import create_engine
 from backend.errors import UnexpectedErrorMiddleware, install_error_handlers
 from backend.health import Readiness, database_check
+from backend.idempotency import purge_periodically
 from backend.jwks import JwksKeySource
 from backend.metrics import Metrics, PoolSampler
 from backend.middleware.auth import BearerAuthMiddleware
@@ -26,14 +29,32 @@ from backend.middleware.security_headers import SecurityHeadersMiddleware
 from backend.middleware.telemetry import TelemetryMiddleware
 from backend.rate_limit import build_rate_limiter
 from backend.routes import operations, tasks
+from backend.routes.openapi_docs import serve_tidy_openapi
 from backend.tokens import KeySource, SecretKeySource, TokenVerifier
 from backend.user_store import UserProvisioner
 
 logger = logging.getLogger("backend")
 
 # Request headers a browser frontend sends, and response headers it may read.
-CORS_ALLOW_HEADERS = ["Authorization", "Content-Type", "X-Request-ID"]
-CORS_EXPOSE_HEADERS = ["Location", "X-Request-ID", "Retry-After", "RateLimit", "RateLimit-Policy"]
+CORS_ALLOW_HEADERS = [
+    "Authorization",
+    "Content-Type",
+    "If-Match",
+    "If-None-Match",
+    "Idempotency-Key",
+    "X-Request-ID",
+]
+CORS_EXPOSE_HEADERS = [
+    "Location",
+    "ETag",
+    "Link",
+    "X-Total-Count",
+    "Idempotent-Replayed",
+    "X-Request-ID",
+    "Retry-After",
+    "RateLimit",
+    "RateLimit-Policy",
+]
 
 
 def build_token_verifier(
@@ -106,10 +127,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "; ".join(verifier.modes),
             _rate_limit_mode(settings),
         )
+        stopping = asyncio.Event()
+        purger = asyncio.create_task(
+            purge_periodically(
+                engine,
+                timedelta(seconds=settings.idempotency_key_ttl_seconds),
+                settings.idempotency_purge_interval_seconds,
+                stopping,
+            )
+        )
         try:
             await verifier.start()
             yield
         finally:
+            stopping.set()
+            await purger
             await app.state.token_verifier.aclose()
             if metrics is not None:
                 await metrics.stop()
@@ -135,6 +167,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(operations.router)
     if metrics is not None:
         app.include_router(operations.metrics_router)
+    serve_tidy_openapi(app)
     install_error_handlers(app)
 
     # Added innermost first. Outermost: telemetry sees every response; then security headers

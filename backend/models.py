@@ -3,7 +3,19 @@
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Dialect, ForeignKey, Index, Integer, String, TypeDecorator
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+    TypeDecorator,
+    text,
+)
 from sqlmodel import Field, SQLModel
 
 # Stable constraint names, so that migrations can refer to them on every engine.
@@ -16,6 +28,7 @@ SQLModel.metadata.naming_convention = {
 }
 
 TITLE_MAX_LENGTH = 200
+IDEMPOTENCY_KEY_MAX_LENGTH = 255
 DESCRIPTION_MAX_LENGTH = 1000
 USER_ID_MAX_LENGTH = 255
 EMAIL_MAX_LENGTH = 255
@@ -72,8 +85,13 @@ class Task(SQLModel, table=True):
     """One to-do item, owned by exactly one user."""
 
     __table_args__ = (
-        # Serves the list query: one user's tasks, newest first, ties broken by id.
+        # One index per sort order of the list query (read forwards or backwards), each ending
+        # in `id`, the tie-breaker, so a page is read off the index with no sort. The first
+        # also serves the foreign key's lookups.
         Index("ix_task_user_id_created_at_id", "user_id", "created_at", "id"),
+        Index("ix_task_user_id_updated_at_id", "user_id", "updated_at", "id"),
+        Index("ix_task_user_id_title_id", "user_id", "title", "id"),
+        Index("ix_task_user_id_id", "user_id", "id"),
         # Never hand out the id of a deleted task again (SQLite reuses rowids otherwise).
         {"sqlite_autoincrement": True},
     )
@@ -84,14 +102,69 @@ class Task(SQLModel, table=True):
             String(USER_ID_MAX_LENGTH),
             ForeignKey("user.id", ondelete="CASCADE"),
             nullable=False,
-            index=True,
         )
     )
     title: str = Field(min_length=1, max_length=TITLE_MAX_LENGTH)
     description: str | None = Field(default=None, max_length=DESCRIPTION_MAX_LENGTH)
-    completed: bool = Field(default=False, index=True)
+    # No index of its own: the filter is applied while walking a per-user sort index, and a
+    # global index on a boolean only tempted planners away from those.
+    completed: bool = Field(default=False)
     created_at: datetime = _timestamp_column()
     updated_at: datetime = _timestamp_column()
+    # Bumped by every write: the task's ETag, and the If-Match precondition, are built on it.
+    version: int = Field(
+        default=1, sa_column=Column(Integer, nullable=False, server_default=text("1"))
+    )
 
     def __repr__(self) -> str:
         return f"Task(id={self.id!r}, user_id={self.user_id!r}, completed={self.completed!r})"
+
+
+class TaskCount(SQLModel, table=True):
+    """How many tasks each user has, and how many of them are completed.
+
+    Kept by database triggers on `task` (migration 0003), so a list's total costs one primary
+    key lookup instead of counting every matching task. Searches still count.
+    """
+
+    __tablename__ = "task_count"
+
+    user_id: str = Field(
+        sa_column=Column(
+            String(USER_ID_MAX_LENGTH),
+            ForeignKey("user.id", ondelete="CASCADE"),
+            primary_key=True,
+        )
+    )
+    total: int = Field(default=0)
+    completed: int = Field(default=0)
+
+    def __repr__(self) -> str:
+        return f"TaskCount(user_id={self.user_id!r}, total={self.total!r})"
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """The first response to a POST sent with an `Idempotency-Key`, replayed to its retries.
+
+    Keys are scoped to their user. The row is claimed in the transaction that creates the task
+    and completed in it, so other requests see a key only with its response.
+    """
+
+    __tablename__ = "idempotency_key"
+    __table_args__ = (PrimaryKeyConstraint("user_id", "key"),)
+
+    user_id: str = Field(
+        sa_column=Column(
+            String(USER_ID_MAX_LENGTH), ForeignKey("user.id", ondelete="CASCADE"), nullable=False
+        )
+    )
+    key: str = Field(sa_column=Column(String(IDEMPOTENCY_KEY_MAX_LENGTH), nullable=False))
+    fingerprint: str = Field(max_length=64, description="SHA-256 of the normalised request.")
+    status_code: int | None = Field(default=None)
+    response_body: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    location: str | None = Field(default=None, max_length=2048)
+    # Indexed for the purge of expired keys.
+    created_at: datetime = _timestamp_column(index=True)
+
+    def __repr__(self) -> str:
+        return f"IdempotencyKey(user_id={self.user_id!r}, key={self.key!r})"

@@ -1,6 +1,7 @@
 """Request and response shapes: what the API accepts, what it returns, and the error bodies."""
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import (
@@ -16,40 +17,47 @@ from pydantic import (
 from backend.models import DESCRIPTION_MAX_LENGTH, TITLE_MAX_LENGTH
 
 # Fields the server owns: a client that echoes a task back may send them, and they are ignored.
-READ_ONLY_FIELDS = frozenset({"id", "user_id", "created_at", "updated_at"})
+READ_ONLY_FIELDS = frozenset({"id", "user_id", "created_at", "updated_at", "version"})
 
 
-def _reject_nul(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    return value
+# PostgreSQL cannot store NUL in text; saying so in the schema lets clients (and fuzzers) know.
+NO_NUL = r"^[^\x00]*$"
+# No NUL, and at least one character that is not whitespace.
+NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"
+
+
+def _strip_title(value: str) -> str:
+    """Trim surrounding whitespace; limits apply to the text as sent, as the schema says."""
+    stripped = value.strip()
+    if not stripped:
+        raise ValueError("must not be blank")
+    return stripped
 
 
 Title = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX_LENGTH),
-    AfterValidator(_reject_nul),
+    StringConstraints(min_length=1, max_length=TITLE_MAX_LENGTH, pattern=NOT_BLANK),
+    AfterValidator(_strip_title),
     Field(
-        description="1-200 characters after trimming surrounding whitespace.",
+        description="1-200 characters, not all whitespace, no NUL; surrounding whitespace "
+        "is trimmed.",
         examples=["Buy milk"],
     ),
 ]
 Description = Annotated[
     str | None,
-    StringConstraints(max_length=DESCRIPTION_MAX_LENGTH),
-    AfterValidator(lambda value: value if value is None else _reject_nul(value)),
-    Field(description="Up to 1000 characters, or null.", examples=["Two litres, semi-skimmed"]),
+    StringConstraints(max_length=DESCRIPTION_MAX_LENGTH, pattern=NO_NUL),
+    Field(
+        description="Up to 1000 characters (no NUL), or null.",
+        examples=["Two litres, semi-skimmed"],
+    ),
 ]
 
 
-class TaskWrite(BaseModel):
-    """Fields a client sets on create and on full replacement."""
+class _ClientFields(BaseModel):
+    """Unknown fields are refused; the server's own fields, echoed back, are ignored."""
 
     model_config = ConfigDict(extra="forbid")
-
-    title: Title
-    description: Description = None
-    completed: StrictBool = Field(default=False, description="Defaults to false when omitted.")
 
     @model_validator(mode="before")
     @classmethod
@@ -59,12 +67,61 @@ class TaskWrite(BaseModel):
         return data
 
 
+class TaskWrite(_ClientFields):
+    """Fields a client sets on create and on full replacement."""
+
+    title: Title
+    description: Description = None
+    completed: StrictBool = Field(default=False, description="Defaults to false when omitted.")
+
+
 class TaskCreate(TaskWrite):
     """Body of `POST /api/{user_id}/tasks`."""
 
 
 class TaskReplace(TaskWrite):
     """Body of `PUT /api/{user_id}/tasks/{id}`: omitted fields reset to their defaults."""
+
+
+def _drop_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+class TaskPatch(_ClientFields):
+    """Body of `PATCH /api/{user_id}/tasks/{id}`: only the fields present change.
+
+    `description: null` clears the description; `title` and `completed` may be omitted but not
+    null (the `None` defaults only mark "absent" and are not part of the schema).
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"title": "Buy oat milk", "description": None}]}
+    )
+
+    title: Title = Field(default=None, json_schema_extra=_drop_default)
+    description: Description = Field(default=None, json_schema_extra=_drop_default)
+    completed: StrictBool = Field(default=None, json_schema_extra=_drop_default)
+
+
+class TaskCompletion(_ClientFields):
+    """Optional body of `PATCH .../complete`: set `completed` instead of toggling it."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"completed": True}]})
+
+    completed: StrictBool
+
+
+class TaskSort(StrEnum):
+    """A list's order: a field, descending with a leading `-`; ties are broken by id."""
+
+    CREATED_AT_DESC = "-created_at"
+    CREATED_AT = "created_at"
+    UPDATED_AT_DESC = "-updated_at"
+    UPDATED_AT = "updated_at"
+    TITLE = "title"
+    TITLE_DESC = "-title"
+    ID = "id"
+    ID_DESC = "-id"
 
 
 class TaskResponse(BaseModel):
@@ -79,6 +136,9 @@ class TaskResponse(BaseModel):
     completed: bool = Field(examples=[False])
     created_at: datetime = Field(description="When the task was created (UTC, ISO 8601).")
     updated_at: datetime = Field(description="When the task last changed (UTC, ISO 8601).")
+    version: int = Field(
+        ge=1, examples=[1], description="Bumped by every write; the `ETag` is built on it."
+    )
 
 
 class ErrorDetail(BaseModel):

@@ -2,21 +2,34 @@
 
 `OwnedTasks` is the only code that reads or writes the task table. It is built for one user id
 and adds `user_id = :owner` to every statement itself, so a handler cannot forget the filter.
-Each operation is one SQL statement (`... RETURNING`), with no read-before-write.
+Each operation is one SQL statement (`... RETURNING`), with no read-before-write; a write with
+a version precondition checks it in the same statement (`... AND version IN (...)`).
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Delete, Select, Update, delete, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Delete,
+    Select,
+    Update,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from backend.models import Task, utc_now
+from backend.models import Task, TaskCount, utc_now
 
 TaskRow = Mapping[str, Any]
 _Statement = TypeVar("_Statement", Select[Any], Update, Delete)
 
 task_table = Task.__table__
+count_table = TaskCount.__table__
 _columns = (
     task_table.c.id,
     task_table.c.user_id,
@@ -25,7 +38,18 @@ _columns = (
     task_table.c.completed,
     task_table.c.created_at,
     task_table.c.updated_at,
+    task_table.c.version,
 )
+# Fields a list may be sorted by; each has an index (user_id, field, id) in models.py.
+SORT_FIELDS = ("created_at", "updated_at", "title", "id")
+
+
+@dataclass(frozen=True, slots=True)
+class TaskPage:
+    """One page of a filtered, sorted list, and how many tasks match the filters in all."""
+
+    tasks: list[dict[str, Any]]
+    total: int
 
 
 class OwnedTasks:
@@ -37,11 +61,22 @@ class OwnedTasks:
         self._connection = connection
         self._owner_id = owner_id
 
+    @property
+    def connection(self) -> AsyncConnection:
+        """The request's transaction, for stores that must commit together with the task."""
+        return self._connection
+
+    @property
+    def owner_id(self) -> str:
+        return self._owner_id
+
     def _owned(self, statement: _Statement) -> _Statement:
         return statement.where(task_table.c.user_id == self._owner_id)
 
-    async def list(self, *, completed: bool | None, search: str | None) -> Sequence[TaskRow]:
-        statement = self._owned(select(*_columns))
+    def _filtered(
+        self, statement: Select[Any], completed: bool | None, search: str | None
+    ) -> Select[Any]:
+        statement = self._owned(statement)
         if completed is not None:
             statement = statement.where(task_table.c.completed == completed)
         if search:
@@ -49,9 +84,64 @@ class OwnedTasks:
                 task_table.c.title.icontains(search, autoescape=True)
                 | task_table.c.description.icontains(search, autoescape=True)
             )
-        statement = statement.order_by(task_table.c.created_at.desc(), task_table.c.id.desc())
-        result = await self._connection.execute(statement)
-        return result.mappings().all()
+        return statement
+
+    def _count(self, completed: bool | None, search: str | None) -> Select[Any]:
+        """How many tasks match: read from the trigger-kept `task_count` row, or counted when
+        searching (a substring search reads every task of the user anyway)."""
+        if search:
+            return self._filtered(select(func.count()).select_from(task_table), completed, search)
+        if completed is None:
+            column = count_table.c.total
+        elif completed:
+            column = count_table.c.completed
+        else:
+            column = count_table.c.total - count_table.c.completed
+        return select(column).where(count_table.c.user_id == self._owner_id)
+
+    def page_query(
+        self, *, completed: bool | None, search: str | None, sort: str, limit: int, offset: int
+    ) -> tuple[Select[Any], Select[Any]]:
+        """The page statement, with the total as an uncorrelated scalar subquery, and that
+        total alone (for a page past the end, which has no row to carry it).
+
+        Each sort order reads the page off its own index (user_id, field, id), forwards or
+        backwards, with no sort step; the total is evaluated once per statement.
+        """
+        field = sort.removeprefix("-")
+        if field not in SORT_FIELDS:
+            raise ValueError(f"unknown sort field {field!r}")
+        order: list[ColumnElement[Any]] = [task_table.c[field]]
+        if field != "id":
+            order.append(task_table.c.id)
+        if sort.startswith("-"):
+            order = [column.desc() for column in order]
+        count = self._count(completed, search)
+        total = func.coalesce(count.scalar_subquery(), 0).label("total")
+        statement = (
+            self._filtered(select(*_columns, total), completed, search)
+            .order_by(*order)
+            .limit(limit)
+            .offset(offset)
+        )
+        return statement, count
+
+    async def page(
+        self, *, completed: bool | None, search: str | None, sort: str, limit: int, offset: int
+    ) -> TaskPage:
+        """One page and the total in one round trip (two only past the end of the list)."""
+        statement, count = self.page_query(
+            completed=completed, search=search, sort=sort, limit=limit, offset=offset
+        )
+        rows = (await self._connection.execute(statement)).mappings().all()
+        if rows:
+            total = rows[0]["total"]
+        elif offset == 0:
+            total = 0
+        else:
+            total = (await self._connection.execute(count)).scalar_one_or_none() or 0
+        tasks = [{column.name: row[column.name] for column in _columns} for row in rows]
+        return TaskPage(tasks, total)
 
     async def get(self, task_id: int) -> TaskRow | None:
         statement = self._owned(select(*_columns)).where(task_table.c.id == task_id)
@@ -69,38 +159,42 @@ class OwnedTasks:
                 completed=completed,
                 created_at=now,
                 updated_at=now,
+                version=1,
             )
             .returning(*_columns)
         )
         result = await self._connection.execute(statement)
         return result.mappings().one()
 
-    async def replace(
-        self, task_id: int, *, title: str, description: str | None, completed: bool
+    async def update(
+        self, task_id: int, versions: Collection[int] | None, **values: Any
     ) -> TaskRow | None:
-        return await self._update(
-            task_id, title=title, description=description, completed=completed
+        """Write `values` if the task exists (and is at one of `versions`, when given).
+
+        None means no row matched: the task is missing, or its version was not accepted.
+        """
+        statement = (
+            self._owned(update(task_table))
+            .where(task_table.c.id == task_id)
+            .values(**values, updated_at=utc_now(), version=task_table.c.version + 1)
+            .returning(*_columns)
         )
+        if versions is not None:
+            statement = statement.where(task_table.c.version.in_(versions))
+        result = await self._connection.execute(statement)
+        return result.mappings().one_or_none()
 
-    async def toggle(self, task_id: int) -> TaskRow | None:
+    async def toggle(self, task_id: int, versions: Collection[int] | None) -> TaskRow | None:
         """Flip `completed` inside the UPDATE itself, so concurrent toggles never lose one."""
-        return await self._update(task_id, completed=~task_table.c.completed)
+        return await self.update(task_id, versions, completed=~task_table.c.completed)
 
-    async def delete(self, task_id: int) -> bool:
+    async def delete(self, task_id: int, versions: Collection[int] | None) -> bool:
         statement = (
             self._owned(delete(task_table))
             .where(task_table.c.id == task_id)
             .returning(task_table.c.id)
         )
+        if versions is not None:
+            statement = statement.where(task_table.c.version.in_(versions))
         result = await self._connection.execute(statement)
         return result.first() is not None
-
-    async def _update(self, task_id: int, **values: Any) -> TaskRow | None:
-        statement = (
-            self._owned(update(task_table))
-            .where(task_table.c.id == task_id)
-            .values(**values, updated_at=utc_now())
-            .returning(*_columns)
-        )
-        result = await self._connection.execute(statement)
-        return result.mappings().one_or_none()

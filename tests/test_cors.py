@@ -50,3 +50,22 @@ async def test_401_carries_cors_headers_so_the_frontend_can_read_it(client: Asyn
 
     assert response.status_code == 401
     assert response.headers["access-control-allow-origin"] == "http://localhost:3000"
+
+
+async def test_preflight_allows_the_conditional_and_idempotency_headers(
+    client: AsyncClient,
+) -> None:
+    response = await client.options(
+        "/api/alice-id/tasks/1",
+        headers={
+            "Origin": "http://localhost:3000",
+            "Access-Control-Request-Method": "PATCH",
+            "Access-Control-Request-Headers": (
+                "authorization,if-match,if-none-match,idempotency-key"
+            ),
+        },
+    )
+
+    assert response.status_code == 200
+    allowed = response.headers["access-control-allow-headers"].lower()
+    assert {"if-match", "if-none-match", "idempotency-key"} <= set(allowed.split(", "))

@@ -1,11 +1,15 @@
 """The migrated schema is exactly the models' schema, with the indexes the queries need."""
 
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from fastapi import FastAPI
-from sqlalchemy import Connection, inspect
+from sqlalchemy import Connection, inspect, text
 
-from backend.models import SQLModel
+from backend.migrate import alembic_config
+from backend.models import SQLModel, utc_now
+
+from conftest import ApiUser
 
 
 def schema_differences(connection: Connection) -> list[object]:
@@ -30,6 +34,43 @@ async def test_task_indexes_serve_the_queries(app: FastAPI) -> None:
     async with app.state.engine.connect() as connection:
         indexes = await connection.run_sync(task_indexes)
 
-    assert indexes["ix_task_user_id"] == ["user_id"]
-    assert indexes["ix_task_completed"] == ["completed"]
+    # One per sort order of the list, each ending in the id tie-breaker.
     assert indexes["ix_task_user_id_created_at_id"] == ["user_id", "created_at", "id"]
+    assert indexes["ix_task_user_id_updated_at_id"] == ["user_id", "updated_at", "id"]
+    assert indexes["ix_task_user_id_title_id"] == ["user_id", "title", "id"]
+    assert indexes["ix_task_user_id_id"] == ["user_id", "id"]
+
+
+def _alembic(connection: Connection, command_name: str, revision: str) -> None:
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    getattr(command, command_name)(config, revision)
+
+
+async def test_task_counts_are_backfilled_and_every_revision_downgrades(
+    app: FastAPI, alice: ApiUser
+) -> None:
+    await alice.create(title="before", completed=True)
+    await alice.create(title="before too")
+    engine = app.state.engine
+    async with engine.begin() as connection:
+        await connection.run_sync(_alembic, "downgrade", "0002")
+        await connection.execute(
+            text(
+                "INSERT INTO task (user_id, title, completed, created_at, updated_at, version) "
+                "VALUES (:owner, 'added without triggers', true, :now, :now, 1)"
+            ),
+            {"owner": alice.id, "now": utc_now()},
+        )
+        await connection.run_sync(_alembic, "upgrade", "head")
+    async with engine.connect() as connection:
+        assert await connection.run_sync(schema_differences) == []
+
+    response = await alice.request("GET", params={"completed": "true"})
+    assert response.headers["x-total-count"] == "2"
+
+    async with engine.begin() as connection:
+        await connection.run_sync(_alembic, "downgrade", "base")
+        await connection.run_sync(_alembic, "upgrade", "head")
+    async with engine.connect() as connection:
+        assert await connection.run_sync(schema_differences) == []

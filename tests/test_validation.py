@@ -172,3 +172,30 @@ async def test_unknown_routes_and_methods_use_the_error_shape(alice: ApiUser) ->
     assert not_allowed.status_code == 405
     assert not_allowed.json() == {"detail": {"error": "Method Not Allowed"}}
     assert set(not_allowed.headers["allow"].replace(" ", "").split(",")) == {"GET", "POST"}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"title": "\\ud800"}',
+        b'{"title": "ok", "description": "\\udfff alone"}',
+    ],
+)
+async def test_unpaired_surrogates_are_422_not_500(alice: ApiUser, body: bytes) -> None:
+    response = await alice.request("POST", content=body)
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["type"] == "string_unicode"
+    await assert_nothing_stored(alice)
+
+
+async def test_422_echoing_huge_integers_is_still_a_clean_422(alice: ApiUser) -> None:
+    task = await alice.create(title="Flip")
+
+    response = await alice.request(
+        "PATCH", f"/{task['id']}/complete", content=b"[{}, -130656013369935396864, true]"
+    )
+    created = await alice.request("POST", content=b'{"title": 123456789012345678901234567890}')
+
+    assert response.status_code == created.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body"]

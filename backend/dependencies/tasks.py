@@ -1,11 +1,14 @@
-"""The owner-scoped task store a handler works with, in one transaction per request."""
+"""The owner-scoped stores a handler works with, in one transaction per request."""
 
+import re
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Header, HTTPException, Request
 
 from backend.dependencies.auth import PathOwner
+from backend.idempotency import IdempotencyKeys
 from backend.task_store import OwnedTasks
 
 
@@ -35,3 +38,50 @@ async def require_json_body(request: Request) -> None:
                 "content_type": content_type,
             },
         )
+
+
+# An Idempotency-Key: 1-255 visible ASCII characters (inner spaces allowed), per the draft's
+# advice to use a UUID or another random string. Used as the OpenAPI pattern too.
+IDEMPOTENCY_KEY_PATTERN = r"^[!-~]([ -~]{0,253}[!-~])?$"
+_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
+
+
+async def idempotency_key(
+    key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description="Makes the POST safe to retry: a retry with the same key and body "
+            "within 24 hours replays the first response and creates nothing. 1-255 visible "
+            "ASCII characters; a random UUID is a good key.",
+            json_schema_extra={
+                "minLength": 1,
+                "maxLength": 255,
+                "pattern": IDEMPOTENCY_KEY_PATTERN,
+            },
+            openapi_examples={"uuid": {"value": "8e03978e-40d5-43e8-bc93-6894a57f9324"}},
+        ),
+    ] = None,
+) -> str | None:
+    """400 for a malformed key, before anything is read or written."""
+    if key is not None and not _IDEMPOTENCY_KEY.fullmatch(key):
+        raise HTTPException(
+            status_code=400,
+            detail={
+                "error": "Idempotency-Key must be 1-255 visible ASCII characters",
+                "header": "Idempotency-Key",
+            },
+        )
+    return key
+
+
+IdempotencyKeyHeader = Annotated[str | None, Depends(idempotency_key)]
+
+
+async def idempotency_keys(request: Request, tasks: OwnedTasksDep) -> IdempotencyKeys:
+    """The owner's idempotency keys, on the same transaction as their tasks."""
+    ttl = timedelta(seconds=request.app.state.settings.idempotency_key_ttl_seconds)
+    return IdempotencyKeys(tasks.connection, tasks.owner_id, ttl)
+
+
+IdempotencyKeysDep = Annotated[IdempotencyKeys, Depends(idempotency_keys)]

@@ -18,13 +18,15 @@ _NOT_READY: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.get("/healthz", summary="Liveness: the process is up and serving")
+@router.get("/healthz", operation_id="healthz", summary="Liveness: the process is up and serving")
 async def healthz() -> Response:
     """Always 200 while the process can answer; it checks no dependency."""
     return json_response({"status": "ok"})
 
 
-@router.get("/readyz", responses=_NOT_READY, summary="Readiness: dependencies answer")
+@router.get(
+    "/readyz", operation_id="readyz", responses=_NOT_READY, summary="Readiness: dependencies answer"
+)
 async def readyz(request: Request) -> Response:
     """200 when every readiness check passes (the database, and JWKS keys where configured)."""
     checks = await request.app.state.readiness.run()

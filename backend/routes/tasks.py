@@ -1,56 +1,105 @@
-"""The six task endpoints under `/api/{user_id}/tasks`.
+"""The task endpoints under `/api/{user_id}/tasks`.
 
 Handlers are straight lines: the dependencies have already authenticated the caller, checked
 the path's `{user_id}`, and opened an owner-scoped store. Responses are serialised once, from
-the rows the single SQL statement returned.
+the rows the single SQL statement returned. Single-task responses carry a strong `ETag`;
+writes honour `If-Match` in the same statement that writes.
 """
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, Request, Response
+import orjson
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
-from backend.dependencies.tasks import OwnedTasksDep, require_json_body
+from backend.dependencies.tasks import (
+    IdempotencyKeyHeader,
+    IdempotencyKeysDep,
+    OwnedTasksDep,
+    require_json_body,
+)
 from backend.errors import error_response, json_response
-from backend.schemas import ErrorResponse, TaskCreate, TaskReplace, TaskResponse
+from backend.etags import if_match_versions, none_match, task_etag
+from backend.idempotency import fingerprint
+from backend.pagination import link_header
+from backend.routes import openapi_docs as docs
+from backend.schemas import (
+    TaskCompletion,
+    TaskCreate,
+    TaskPatch,
+    TaskReplace,
+    TaskResponse,
+    TaskSort,
+)
 from backend.task_store import TaskRow
 
 router = APIRouter(prefix="/api/{user_id}/tasks", tags=["tasks"])
 
 MAX_TASK_ID = 2**31 - 1
+MAX_LIST_LIMIT = 500
+MAX_LIST_OFFSET = 2**31 - 1
 TaskId = Annotated[int, Path(ge=1, le=MAX_TASK_ID, description="The task's id.")]
-
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorResponse, "description": "Missing, malformed, forged or expired token."},
-    403: {"model": ErrorResponse, "description": "The path's `{user_id}` is not the caller."},
-}
-_NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorResponse, "description": "No such task among the caller's tasks."}
-}
-_BODY_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": ErrorResponse, "description": "The body is not valid JSON."},
-    413: {"model": ErrorResponse, "description": "The body is over the size limit (1 MiB)."},
-    415: {"model": ErrorResponse, "description": "The body is not sent as JSON."},
-}
+IfMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description="Write only if the task's current `ETag` is one of these (or `*`); "
+        "otherwise 412. Without it, the last write wins.",
+        openapi_examples={"etag": {"value": '"42.3"'}},
+    ),
+]
+IfNoneMatch = Annotated[
+    str | None,
+    Header(
+        alias="If-None-Match",
+        description="304 with no body when the task's current `ETag` is one of these.",
+        openapi_examples={"etag": {"value": '"42.3"'}},
+    ),
+]
 _JSON_BODY = [Depends(require_json_body)]
 
 
-def _task_json(
-    row: TaskRow, status_code: int = 200, headers: dict[str, str] | None = None
-) -> Response:
-    return json_response(dict(row), status_code, headers)
+def _task_json(row: TaskRow, status_code: int = 200, **headers: str) -> Response:
+    return json_response(dict(row), status_code, {"ETag": task_etag(row), **headers})
 
 
 def _not_found(task_id: int) -> Response:
     return error_response(404, "Task not found", task_id=task_id)
 
 
+async def _write_failed(tasks: OwnedTasksDep, task_id: int) -> Response:
+    """Why a conditional write matched no row: the task is gone (404) or has moved on (412).
+
+    Only on this failure path is the task read again; its current ETag lets the client
+    refetch or retry.
+    """
+    current = await tasks.get(task_id)
+    if current is None:
+        return _not_found(task_id)
+    return error_response(
+        412,
+        "The task has changed since you read it: fetch it again, then retry",
+        headers={"ETag": task_etag(current)},
+        task_id=task_id,
+    )
+
+
+async def _after_write(
+    tasks: OwnedTasksDep, task_id: int, versions: frozenset[int] | None, row: TaskRow | None
+) -> Response:
+    if row is not None:
+        return _task_json(row)
+    return await _write_failed(tasks, task_id) if versions is not None else _not_found(task_id)
+
+
 @router.get(
     "",
+    operation_id="list_tasks",
     response_model=list[TaskResponse],
-    responses=_ERRORS,
-    summary="List the caller's tasks, newest first",
+    responses=docs.LIST_RESPONSES,
+    summary="List the caller's tasks, a page at a time",
 )
 async def list_tasks(
+    request: Request,
     tasks: OwnedTasksDep,
     completed: Annotated[
         bool | None, Query(description="Only completed, or only open tasks.")
@@ -63,76 +112,176 @@ async def list_tasks(
             description="Case-insensitive substring of title or description; matched literally.",
         ),
     ] = None,
+    sort: Annotated[
+        TaskSort,
+        Query(description="Sort field, `-` for descending; ties are broken by id."),
+    ] = TaskSort.CREATED_AT_DESC,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIST_LIMIT, description="Page size, 1-500.")] = 100,
+    offset: Annotated[
+        int, Query(ge=0, le=MAX_LIST_OFFSET, description="Tasks to skip before the page.")
+    ] = 0,
 ) -> Response:
-    """List the caller's tasks, filtered by completion and by a search text."""
-    rows = await tasks.list(completed=completed, search=search)
-    return json_response([dict(row) for row in rows])
+    """One page of the caller's tasks; `X-Total-Count` and `Link` describe the whole list."""
+    page = await tasks.page(
+        completed=completed, search=search, sort=sort.value, limit=limit, offset=offset
+    )
+    headers = {
+        "X-Total-Count": str(page.total),
+        "Link": link_header(request.url, total=page.total, limit=limit, offset=offset),
+    }
+    return json_response(page.tasks, headers=headers)
 
 
 @router.post(
     "",
+    operation_id="create_task",
     status_code=201,
     response_model=TaskResponse,
-    responses={**_ERRORS, **_BODY_ERRORS},
+    responses=docs.CREATE_RESPONSES,
     dependencies=_JSON_BODY,
     summary="Create a task",
 )
-async def create_task(request: Request, tasks: OwnedTasksDep, body: TaskCreate) -> Response:
-    """Create a task; the `Location` header gives its URL."""
+async def create_task(
+    request: Request,
+    tasks: OwnedTasksDep,
+    keys: IdempotencyKeysDep,
+    body: TaskCreate,
+    idempotency_key: IdempotencyKeyHeader,
+) -> Response:
+    """Create a task; `Location` gives its URL. With `Idempotency-Key`, retries replay."""
+    if idempotency_key is None:
+        return await _create(request, tasks, body)
+    request_fingerprint = fingerprint(body.model_dump(mode="json"))
+    if await keys.claim(idempotency_key, request_fingerprint):
+        response = await _create(request, tasks, body)
+        await keys.record(
+            idempotency_key, response.status_code, response.body, response.headers["Location"]
+        )
+        return response
+    stored = await keys.stored(idempotency_key)
+    if stored is not None and stored.fingerprint != request_fingerprint:
+        return error_response(
+            422,
+            "This Idempotency-Key was already used with a different request body",
+            idempotency_key=idempotency_key,
+        )
+    if stored is None or stored.status_code is None or stored.body is None:
+        return error_response(
+            409,
+            "A request with this Idempotency-Key is still being processed: retry shortly",
+            headers={"Retry-After": "1"},
+        )
+    headers = {"ETag": task_etag(orjson.loads(stored.body)), "Idempotent-Replayed": "true"}
+    if stored.location is not None:
+        headers["Location"] = stored.location
+    return Response(stored.body, stored.status_code, headers, media_type="application/json")
+
+
+async def _create(request: Request, tasks: OwnedTasksDep, body: TaskCreate) -> Response:
     row = await tasks.create(
         title=body.title, description=body.description, completed=body.completed
     )
     location = f"{request.url.path.rstrip('/')}/{row['id']}"
-    return _task_json(row, 201, {"Location": location})
+    return _task_json(row, 201, Location=location)
 
 
 @router.get(
     "/{task_id}",
+    operation_id="get_task",
     response_model=TaskResponse,
-    responses={**_ERRORS, **_NOT_FOUND},
+    responses=docs.GET_RESPONSES,
     summary="Get one task",
 )
-async def get_task(tasks: OwnedTasksDep, task_id: TaskId) -> Response:
-    """Get one of the caller's tasks."""
+async def get_task(
+    tasks: OwnedTasksDep, task_id: TaskId, if_none_match: IfNoneMatch = None
+) -> Response:
+    """Get one of the caller's tasks; 304 when the client's copy (`If-None-Match`) is current."""
     row = await tasks.get(task_id)
-    return _not_found(task_id) if row is None else _task_json(row)
+    if row is None:
+        return _not_found(task_id)
+    etag = task_etag(row)
+    if none_match(if_none_match, etag):
+        return Response(status_code=304, headers={"ETag": etag})
+    return _task_json(row)
 
 
 @router.put(
     "/{task_id}",
+    operation_id="replace_task",
     response_model=TaskResponse,
-    responses={**_ERRORS, **_NOT_FOUND, **_BODY_ERRORS},
+    responses=docs.WRITE_RESPONSES,
     dependencies=_JSON_BODY,
     summary="Replace a task",
 )
-async def replace_task(tasks: OwnedTasksDep, task_id: TaskId, body: TaskReplace) -> Response:
+async def replace_task(
+    tasks: OwnedTasksDep, task_id: TaskId, body: TaskReplace, if_match: IfMatch = None
+) -> Response:
     """Replace title, description and completed; omitted fields take their defaults."""
-    row = await tasks.replace(
-        task_id, title=body.title, description=body.description, completed=body.completed
+    versions = if_match_versions(if_match, task_id)
+    row = await tasks.update(
+        task_id,
+        versions,
+        title=body.title,
+        description=body.description,
+        completed=body.completed,
     )
-    return _not_found(task_id) if row is None else _task_json(row)
+    return await _after_write(tasks, task_id, versions, row)
+
+
+@router.patch(
+    "/{task_id}",
+    operation_id="update_task",
+    response_model=TaskResponse,
+    responses=docs.WRITE_RESPONSES,
+    dependencies=_JSON_BODY,
+    summary="Change some fields of a task",
+)
+async def update_task(
+    tasks: OwnedTasksDep, task_id: TaskId, body: TaskPatch, if_match: IfMatch = None
+) -> Response:
+    """Change only the fields present in the body; `"description": null` clears it."""
+    versions = if_match_versions(if_match, task_id)
+    row = await tasks.update(task_id, versions, **body.model_dump(exclude_unset=True))
+    return await _after_write(tasks, task_id, versions, row)
 
 
 @router.delete(
     "/{task_id}",
+    operation_id="delete_task",
     status_code=204,
     response_class=Response,
-    responses={**_ERRORS, **_NOT_FOUND},
+    responses=docs.DELETE_RESPONSES,
     summary="Delete a task",
 )
-async def delete_task(tasks: OwnedTasksDep, task_id: TaskId) -> Response:
+async def delete_task(tasks: OwnedTasksDep, task_id: TaskId, if_match: IfMatch = None) -> Response:
     """Delete one of the caller's tasks."""
-    deleted = await tasks.delete(task_id)
-    return Response(status_code=204) if deleted else _not_found(task_id)
+    versions = if_match_versions(if_match, task_id)
+    if await tasks.delete(task_id, versions):
+        return Response(status_code=204)
+    return await _write_failed(tasks, task_id) if versions is not None else _not_found(task_id)
 
 
 @router.patch(
     "/{task_id}/complete",
+    operation_id="toggle_task",
     response_model=TaskResponse,
-    responses={**_ERRORS, **_NOT_FOUND},
-    summary="Toggle a task's completion",
+    responses=docs.WRITE_RESPONSES,
+    dependencies=_JSON_BODY,
+    summary="Toggle, or set, a task's completion",
 )
-async def toggle_task(tasks: OwnedTasksDep, task_id: TaskId) -> Response:
-    """Flip `completed` atomically in the database and return the task."""
-    row = await tasks.toggle(task_id)
-    return _not_found(task_id) if row is None else _task_json(row)
+async def toggle_task(
+    tasks: OwnedTasksDep,
+    task_id: TaskId,
+    body: TaskCompletion | None = None,
+    if_match: IfMatch = None,
+) -> Response:
+    """With no body, flip `completed` atomically; with `{"completed": ...}`, set it.
+
+    Setting is idempotent, so a retried request cannot flip the task back.
+    """
+    versions = if_match_versions(if_match, task_id)
+    if body is None:
+        row = await tasks.toggle(task_id, versions)
+    else:
+        row = await tasks.update(task_id, versions, completed=body.completed)
+    return await _after_write(tasks, task_id, versions, row)

@@ -1,0 +1,130 @@
+"""Stored `Idempotency-Key`s: a retried POST replays the first response instead of acting twice.
+
+Per the IETF httpapi Idempotency-Key draft. A key belongs to one user. The key is claimed with
+`INSERT ... ON CONFLICT` in the same transaction that creates the task and records its response,
+so a concurrent duplicate waits on the unique key until that transaction ends, then replays the
+stored response (or, if it rolled back, claims the key itself). Expired keys are reclaimed by
+the claim itself, and deleted by `purge_expired` at startup and then periodically.
+"""
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import orjson
+from sqlalchemy import Insert, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from backend.models import IdempotencyKey, utc_now
+
+logger = logging.getLogger("backend.idempotency")
+
+key_table = IdempotencyKey.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    """What the first request with a key answered (status None: it has not finished)."""
+
+    fingerprint: str
+    status_code: int | None
+    body: bytes | None
+    location: str | None
+
+
+def fingerprint(normalised_body: object) -> str:
+    """SHA-256 of the validated body: the same request however its JSON was spelled."""
+    return hashlib.sha256(orjson.dumps(normalised_body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+class IdempotencyKeys:
+    """One user's idempotency keys, on the request's transaction."""
+
+    __slots__ = ("_connection", "_owner_id", "_ttl")
+
+    def __init__(self, connection: AsyncConnection, owner_id: str, ttl: timedelta) -> None:
+        self._connection = connection
+        self._owner_id = owner_id
+        self._ttl = ttl
+
+    def _claim_statement(self, key: str, request_fingerprint: str, now: datetime) -> Insert:
+        dialect_insert = (
+            postgresql.insert if self._connection.dialect.name == "postgresql" else sqlite.insert
+        )
+        statement = dialect_insert(key_table).values(
+            user_id=self._owner_id, key=key, fingerprint=request_fingerprint, created_at=now
+        )
+        return statement.on_conflict_do_update(
+            index_elements=[key_table.c.user_id, key_table.c.key],
+            set_={
+                "fingerprint": statement.excluded.fingerprint,
+                "created_at": statement.excluded.created_at,
+                "status_code": None,
+                "response_body": None,
+                "location": None,
+            },
+            where=key_table.c.created_at < now - self._ttl,
+        )
+
+    async def claim(self, key: str, request_fingerprint: str) -> bool:
+        """True when this request now owns the key (new, or its previous use has expired)."""
+        statement = self._claim_statement(key, request_fingerprint, utc_now()).returning(
+            key_table.c.key
+        )
+        result = await self._connection.execute(statement)
+        return result.first() is not None
+
+    async def stored(self, key: str) -> StoredResponse | None:
+        statement = select(
+            key_table.c.fingerprint,
+            key_table.c.status_code,
+            key_table.c.response_body,
+            key_table.c.location,
+        ).where(key_table.c.user_id == self._owner_id, key_table.c.key == key)
+        row = (await self._connection.execute(statement)).one_or_none()
+        if row is None:
+            return None
+        body = None if row.response_body is None else row.response_body.encode()
+        return StoredResponse(row.fingerprint, row.status_code, body, row.location)
+
+    async def record(self, key: str, status_code: int, body: bytes, location: str | None) -> None:
+        statement = (
+            update(key_table)
+            .where(key_table.c.user_id == self._owner_id, key_table.c.key == key)
+            .values(status_code=status_code, response_body=body.decode(), location=location)
+        )
+        await self._connection.execute(statement)
+
+
+async def purge_expired(engine: AsyncEngine, ttl: timedelta) -> int:
+    """Delete every key older than `ttl`; returns how many went."""
+    async with engine.begin() as connection:
+        result = await connection.execute(
+            delete(key_table).where(key_table.c.created_at < utc_now() - ttl)
+        )
+    purged = result.rowcount
+    if purged:
+        logger.info("purged %d expired idempotency keys", purged)
+    return purged
+
+
+async def purge_periodically(
+    engine: AsyncEngine, ttl: timedelta, interval: float, stopping: asyncio.Event
+) -> None:
+    """Purge expired keys now (at startup) and then every `interval` seconds until `stopping`.
+
+    A failed pass (database down) is logged and retried at the next interval; claiming a key
+    treats an expired one as free anyway, so purging only reclaims space. Shutdown waits for
+    a pass in flight rather than cancelling it mid-statement.
+    """
+    while not stopping.is_set():
+        try:
+            await purge_expired(engine, ttl)
+        except Exception as exc:
+            logger.warning("purging expired idempotency keys failed: %s", type(exc).__name__)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), interval)

@@ -1,0 +1,188 @@
+"""ETags and conditional requests: caches revalidate, and stale writers get 412, not a win."""
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+
+from conftest import ApiUser, server_process
+
+STALE = '"1.999"'
+
+
+def etag_of(task: dict[str, Any]) -> str:
+    return f'"{task["id"]}.{task["version"]}"'
+
+
+async def test_single_task_responses_carry_a_strong_etag(alice: ApiUser) -> None:
+    created = await alice.request("POST", json={"title": "Tagged"})
+    task = created.json()
+    fetched = await alice.request("GET", f"/{task['id']}")
+    replaced = await alice.request("PUT", f"/{task['id']}", json={"title": "Re"})
+    patched = await alice.request("PATCH", f"/{task['id']}", json={"title": "Pa"})
+    toggled = await alice.request("PATCH", f"/{task['id']}/complete")
+
+    tags = [r.headers["etag"] for r in (created, fetched, replaced, patched, toggled)]
+    assert tags[0] == tags[1] == etag_of(task)
+    assert not tags[0].startswith("W/")
+    assert len(set(tags[1:])) == 4, "every write changes the ETag"
+    assert [r.json()["version"] for r in (replaced, patched, toggled)] == [2, 3, 4]
+
+
+async def test_if_none_match_gives_304_until_the_task_changes(alice: ApiUser) -> None:
+    task = await alice.create(title="Cached")
+    etag = etag_of(task)
+
+    unchanged = await alice.request("GET", f"/{task['id']}", headers={"If-None-Match": etag})
+    listed = await alice.request(
+        "GET", f"/{task['id']}", headers={"If-None-Match": f'"x", W/{etag}'}
+    )
+    await alice.request("PATCH", f"/{task['id']}", json={"title": "Changed"})
+    changed = await alice.request("GET", f"/{task['id']}", headers={"If-None-Match": etag})
+
+    assert unchanged.status_code == listed.status_code == 304
+    assert unchanged.content == b""
+    assert unchanged.headers["etag"] == etag
+    assert changed.status_code == 200
+    assert changed.json()["title"] == "Changed"
+
+
+@pytest.mark.parametrize(
+    ("method", "suffix", "body"),
+    [
+        ("PUT", "", {"title": "Mine"}),
+        ("PATCH", "", {"title": "Mine"}),
+        ("PATCH", "/complete", None),
+        ("PATCH", "/complete", {"completed": True}),
+        ("DELETE", "", None),
+    ],
+)
+async def test_writes_with_a_stale_if_match_are_412_with_the_current_etag(
+    alice: ApiUser, method: str, suffix: str, body: dict[str, Any] | None
+) -> None:
+    task = await alice.create(title="Original")
+    stale = etag_of(task)
+    moved = (await alice.request("PATCH", f"/{task['id']}", json={"title": "Moved"})).json()
+
+    response = await alice.request(
+        method, f"/{task['id']}{suffix}", json=body, headers={"If-Match": stale}
+    )
+
+    assert response.status_code == 412
+    assert response.headers["etag"] == etag_of(moved)
+    assert response.json()["detail"]["task_id"] == task["id"]
+    assert (await alice.request("GET", f"/{task['id']}")).json() == moved
+
+
+@pytest.mark.parametrize(
+    ("method", "suffix", "body", "status"),
+    [
+        ("PUT", "", {"title": "Mine"}, 200),
+        ("PATCH", "", {"title": "Mine"}, 200),
+        ("PATCH", "/complete", None, 200),
+        ("DELETE", "", None, 204),
+    ],
+)
+async def test_writes_with_the_current_etag_or_star_succeed(
+    alice: ApiUser, method: str, suffix: str, body: dict[str, Any] | None, status: int
+) -> None:
+    for if_match in ("current", "*", 'W/"0.0", "current"'):
+        task = await alice.create(title="Original")
+        header = if_match.replace('"current"', etag_of(task)).replace("current", etag_of(task))
+        response = await alice.request(
+            method, f"/{task['id']}{suffix}", json=body, headers={"If-Match": header}
+        )
+        assert response.status_code == status, (if_match, response.text)
+
+
+@pytest.mark.parametrize(
+    "if_match",
+    ['W/"{id}.1"', '"{other}.1"', "{id}.1", '"garbage"', '"1.99999999999999999999"', ""],
+)
+async def test_weak_foreign_or_malformed_tags_never_match(alice: ApiUser, if_match: str) -> None:
+    task = await alice.create(title="Strict")
+    header = if_match.format(id=task["id"], other=task["id"] + 1)
+
+    response = await alice.request(
+        "PUT", f"/{task['id']}", json={"title": "No"}, headers={"If-Match": header}
+    )
+
+    assert response.status_code == 412
+    assert (await alice.request("GET", f"/{task['id']}")).json()["title"] == "Strict"
+
+
+async def test_conditional_write_of_a_missing_task_is_404(alice: ApiUser) -> None:
+    for method, suffix in [("PUT", "/4242"), ("PATCH", "/4242"), ("DELETE", "/4242")]:
+        response = await alice.request(
+            method, suffix, json={"title": "x"}, headers={"If-Match": STALE}
+        )
+        assert response.status_code == 404, method
+
+
+async def test_other_users_etags_reveal_nothing(alice: ApiUser, bob: ApiUser) -> None:
+    bobs = await bob.create(title="Bob's")
+
+    response = await alice.request(
+        "PUT", f"/{bobs['id']}", json={"title": "x"}, headers={"If-Match": etag_of(bobs)}
+    )
+
+    assert response.status_code == 404
+    assert "etag" not in response.headers
+
+
+async def test_without_if_match_the_last_write_wins(alice: ApiUser) -> None:
+    task = await alice.create(title="Open")
+
+    first = await alice.request("PUT", f"/{task['id']}", json={"title": "One"})
+    second = await alice.request("PUT", f"/{task['id']}", json={"title": "Two"})
+
+    assert first.status_code == second.status_code == 200
+    assert (await alice.request("GET", f"/{task['id']}")).json()["title"] == "Two"
+
+
+async def test_of_twenty_concurrent_writers_with_one_etag_exactly_one_wins(
+    alice: ApiUser,
+) -> None:
+    task = await alice.create(title="Contested")
+
+    responses = await asyncio.gather(
+        *(
+            alice.request(
+                "PUT",
+                f"/{task['id']}",
+                json={"title": f"writer {n}"},
+                headers={"If-Match": etag_of(task)},
+            )
+            for n in range(20)
+        )
+    )
+
+    statuses = sorted(response.status_code for response in responses)
+    assert statuses == [200] + [412] * 19
+    (winner,) = (r.json() for r in responses if r.status_code == 200)
+    assert (await alice.request("GET", f"/{task['id']}")).json() == winner
+
+
+async def test_one_winner_across_two_server_processes(database_url: str, alice: ApiUser) -> None:
+    await alice.create(title="warm up the user row")
+    with server_process(database_url) as first, server_process(database_url) as second:
+        async with httpx.AsyncClient(headers=alice.headers, timeout=30) as http:
+            created = await http.post(f"{first}{alice.url()}", json={"title": "Contested"})
+            task = created.json()
+            path = alice.url(f"/{task['id']}")
+            responses = await asyncio.gather(
+                *(
+                    http.patch(
+                        f"{(first, second)[n % 2]}{path}",
+                        json={"title": f"writer {n}"},
+                        headers={"If-Match": created.headers["etag"]},
+                    )
+                    for n in range(20)
+                )
+            )
+
+    statuses = sorted(response.status_code for response in responses)
+    assert statuses == [200] + [412] * 19
+    (winner,) = (r.json() for r in responses if r.status_code == 200)
+    assert winner["version"] == task["version"] + 1
