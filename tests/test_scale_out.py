@@ -1,8 +1,6 @@
 """Two server processes on different ports behind one PostgreSQL and one Redis: what one
-instance knows, the other knows, and no request fails.
-
-Cross-instance checks of request state belong here too, on the same `two_instances` fixture:
-an `Idempotency-Key` replayed on the other instance, and an ETag conflict (`If-Match`) detected
+instance knows, the other knows, and no request fails: a user's rate limit is shared, an
+`Idempotency-Key` replays on the other instance, and an ETag conflict (`If-Match`) is detected
 across instances.
 """
 
@@ -85,3 +83,39 @@ async def test_concurrent_traffic_on_both_instances_has_no_failure(
     final = (await two.get(f"{url}/{created['id']}")).json()
     # Four toggles (within the write quota), each atomic in the database, wherever it ran.
     assert final["completed"] is False
+
+
+async def test_an_idempotency_key_replays_on_the_other_instance(
+    two_instances: tuple[httpx.AsyncClient, httpx.AsyncClient],
+) -> None:
+    one, two = two_instances
+    url = "/api/alice-id/tasks"
+    key = {"Idempotency-Key": "0d4c6f55-7a51-4a7e-9b5e-3f1a4c1e2b77"}
+
+    first = await one.post(url, json={"title": "once"}, headers=key)
+    retried = await two.post(url, json={"title": "once"}, headers=key)
+    listed = await two.get(url)
+
+    assert first.status_code == retried.status_code == 201
+    assert retried.json() == first.json()
+    assert retried.headers["location"] == first.headers["location"]
+    assert retried.headers["idempotent-replayed"] == "true"
+    assert [task["id"] for task in listed.json()] == [first.json()["id"]]
+
+
+async def test_an_etag_conflict_is_detected_across_instances(
+    two_instances: tuple[httpx.AsyncClient, httpx.AsyncClient],
+) -> None:
+    one, two = two_instances
+    url = "/api/alice-id/tasks"
+    created = await one.post(url, json={"title": "draft"})
+    task_url = f"{url}/{created.json()['id']}"
+    etag = {"If-Match": created.headers["etag"]}
+
+    won = await one.patch(task_url, json={"title": "edited on one"}, headers=etag)
+    lost = await two.patch(task_url, json={"title": "edited on two"}, headers=etag)
+
+    assert won.status_code == 200
+    assert lost.status_code == 412
+    assert lost.headers["etag"] == won.headers["etag"]
+    assert (await two.get(task_url)).json()["title"] == "edited on one"
