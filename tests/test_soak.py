@@ -24,6 +24,7 @@ from conftest import SECRET, make_settings, token_for
 from processes import ThrowawayPostgres, running_server
 
 SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "70"))
+PAGE = 500
 USERS = 6
 ALLOWED = {200, 201, 204, 503}
 
@@ -79,11 +80,19 @@ async def restart_database_midway(cluster: ThrowawayPostgres, started: float) ->
 
 
 async def stored_ids(client: Client) -> set[int]:
-    for _ in range(100):
-        response = await client.send("GET")
-        if response is not None and response.status_code == 200:
-            return {task["id"] for task in response.json()}
-        await asyncio.sleep(0.2)
+    """Every task id the user has, read page by page (lists are paginated)."""
+    ids: set[int] = set()
+    offset = 0
+    for _ in range(1000):
+        response = await client.send("GET", params={"limit": PAGE, "offset": offset})
+        if response is None or response.status_code != 200:
+            await asyncio.sleep(0.2)
+            continue
+        page = response.json()
+        ids |= {task["id"] for task in page}
+        if len(page) < PAGE:
+            return ids
+        offset += PAGE
     raise AssertionError(f"{client.user_id} could never list their tasks after the soak")
 
 
