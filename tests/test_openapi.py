@@ -20,7 +20,7 @@ async def test_every_task_operation_documents_bearer_auth_and_its_errors(
     assert len(operations) == 7
     for path, method, operation in operations:
         assert operation["security"] == [{"HTTPBearer": []}], (path, method)
-        assert {"401", "403"} <= set(operation["responses"]), (path, method)
+        assert {"401", "403", "429", "503"} <= set(operation["responses"]), (path, method)
         if "{task_id}" in path:
             assert "404" in operation["responses"], (path, method)
         if method in ("post", "put") or (path.endswith("{task_id}") and method == "patch"):

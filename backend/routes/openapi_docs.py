@@ -73,6 +73,14 @@ _AUTH: Responses = {
     403: _error("The path's `{user_id}` is not the caller."),
     # Any request, even one whose operation takes no body, is refused when its body is too big.
     413: _error("The body is over the size limit (1 MiB by default)."),
+    429: _error(
+        "Over the rate limit (per user, stricter for writes; per client IP without a token).",
+        **{
+            "Retry-After": RETRY_AFTER,
+            "RateLimit": _header("Requests left and seconds until reset.", '"writes";r=0;t=42'),
+            "RateLimit-Policy": _header("The quota and its window.", '"writes";q=120;w=60'),
+        },
+    ),
     503: _error("The database is unreachable: retry later.", **{"Retry-After": RETRY_AFTER}),
 }
 _NOT_FOUND: Responses = {404: _error("No such task among the caller's tasks.")}
