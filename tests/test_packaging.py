@@ -21,3 +21,9 @@ def test_env_example_names_every_setting() -> None:
     documented = {line.lstrip("# ").split("=")[0] for line in example.splitlines() if "=" in line}
 
     assert {name.upper() for name in Settings.model_fields} <= documented
+
+
+def test_readme_configuration_names_every_setting() -> None:
+    readme = (ROOT / "README.md").read_text()
+
+    assert [name.upper() for name in Settings.model_fields if name.upper() not in readme] == []
