@@ -145,7 +145,11 @@ async def database_url(engine_name: str, request: pytest.FixtureRequest, tmp_pat
         path = tmp_path / "tasks.db"
         shutil.copyfile(template, path)
         return f"sqlite+aiosqlite:///{path}"
-    url: str = request.getfixturevalue("postgres_url")
+    return await emptied_postgres(request.getfixturevalue("postgres_url"))
+
+
+async def emptied_postgres(url: str) -> str:
+    """The migrated PostgreSQL test database with every table emptied."""
     engine = create_engine(make_settings(url))
     async with engine.begin() as connection:
         await connection.execute(text('TRUNCATE task, "user" RESTART IDENTITY CASCADE'))
@@ -163,12 +167,7 @@ async def postgresql_url(request: pytest.FixtureRequest) -> str:
     """A freshly truncated PostgreSQL database, for tests that need PostgreSQL itself."""
     if not TEST_DATABASE_URL:
         missing_dependency("needs PostgreSQL: set TEST_DATABASE_URL")
-    url: str = request.getfixturevalue("postgres_url")
-    engine = create_engine(make_settings(url))
-    async with engine.begin() as connection:
-        await connection.execute(text('TRUNCATE task, "user" RESTART IDENTITY CASCADE'))
-    await engine.dispose()
-    return url
+    return await emptied_postgres(request.getfixturevalue("postgres_url"))
 
 
 @pytest.fixture
