@@ -366,7 +366,8 @@ def summarise_profile(collapsed: str, load: dict[str, Any], seconds: int, top: i
         stack, _, count_text = line.rpartition(" ")
         count = int(count_text)
         frames = [
-            re.sub(r" \(.*?(site-packages/|wt-bench/)?", " (", frame) for frame in stack.split(";")
+            re.sub(r" \(.*?(site-packages/|/work/[^/]+/)?", " (", frame)
+            for frame in stack.split(";")
         ]
         total += count
         for frame in set(frames):
