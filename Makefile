@@ -8,7 +8,7 @@ INSTALLED := $(VENV)/.installed
 INTEROP := tests/interop/better-auth
 INTEROP_INSTALLED := $(INTEROP)/node_modules/.installed
 
-.PHONY: install interop-install run migrate token test soak fuzz lint format clean
+.PHONY: install interop-install run migrate token test soak fuzz lint format clean bench bench-quick bench-profile
 
 $(INSTALLED): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,22 @@ lint: install
 format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# The benchmark (bench/README.md): needs PostgreSQL (BENCH_DATABASE_URL, default tasks_bench on
+# 127.0.0.1:5432) and installs wrk from Debian's packages and the pinned bench tools if missing.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+BENCH_ARGS ?=
+
+bench: install
+	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+bench-quick:
+	$(MAKE) bench BENCH_ARGS="--quick $(BENCH_ARGS)"
+
+bench-profile:
+	$(MAKE) bench BENCH_ARGS="--profile $${SCENARIO:-list} $(BENCH_ARGS)"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .coverage .ruff_cache $(INTEROP)/node_modules

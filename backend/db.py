@@ -3,13 +3,18 @@
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from backend.config import Settings, split_ssl_params
+from backend.sql_runner import AsyncpgRunner, EngineRunner
 
 COMMAND_TIMEOUT_MARGIN_SECONDS = 1.0
+# Idle asyncpg connections of the task pool are closed after this long, well before Neon
+# suspends an idle compute (5 minutes) and drops them.
+TASK_POOL_MAX_IDLE_SECONDS = 60.0
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -49,6 +54,38 @@ def postgres_connect_args(settings: Settings) -> dict[str, Any]:
     elif timeout:
         args["server_settings"] = {"statement_timeout": str(int(timeout * 1000))}
     return args
+
+
+async def create_task_runner(
+    settings: Settings, engine: AsyncEngine
+) -> AsyncpgRunner | EngineRunner:
+    """Where the task and idempotency statements run: on PostgreSQL a dedicated asyncpg pool,
+    else the engine.
+
+    The pool connects lazily (nothing touches the database here), keeps at most
+    `DB_POOL_SIZE` connections, and has the engine's timeouts and, behind a transaction
+    pooler, no statement cache. It skips asyncpg's reset query on release: the task path
+    changes no session state, and a transaction block always ends before release.
+    """
+    if settings.is_sqlite:
+        return EngineRunner(engine)
+    url, connect_args = split_ssl_params(settings.database_url)
+    options = {**connect_args, **postgres_connect_args(settings)}
+    # SQLAlchemy's own statement cache; the asyncpg one is `statement_cache_size`.
+    options.pop("prepared_statement_cache_size", None)
+    pool = await asyncpg.create_pool(
+        url.replace("postgresql+asyncpg://", "postgresql://", 1),
+        min_size=0,
+        max_size=settings.db_pool_size,
+        max_inactive_connection_lifetime=TASK_POOL_MAX_IDLE_SECONDS,
+        reset=_keep_session,
+        **options,
+    )
+    return AsyncpgRunner(pool, settings.db_pool_timeout)
+
+
+async def _keep_session(_connection: asyncpg.Connection) -> None:
+    """Release without asyncpg's reset query: task statements leave no session state."""
 
 
 def _create_sqlite_engine(settings: Settings) -> AsyncEngine:

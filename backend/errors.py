@@ -11,6 +11,7 @@ import re
 from functools import cache
 from typing import Any
 
+import asyncpg
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
@@ -32,6 +33,10 @@ DATABASE_TIMED_OUT = "Database took too long, try again shortly"
 _TRANSIENT_SQLSTATE_CLASSES = ("08", "53")
 _TRANSIENT_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "55P03", "40001", "40P01"})
 _TIMEOUT_SQLSTATES = frozenset({"57014", "25P03"})
+# What raw asyncpg (the PostgreSQL task path) raises for a connection that is gone or going:
+# closed in the middle of an operation, or used while the server's goodbye (a terminated
+# backend's FATAL) is still being read.
+_ASYNCPG_CONNECTION_FAILURES = asyncpg.InterfaceError | asyncpg.InternalClientError
 
 
 def json_response(
@@ -101,13 +106,13 @@ def database_failure(exc: BaseException) -> str | None:
     """The client-facing message when `exc` is a transient database failure, else None."""
     if isinstance(exc, PoolTimeoutError | TimeoutError):
         return DATABASE_TIMED_OUT
-    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    sqlstate = _sqlstate(exc)
     if isinstance(sqlstate, str):
         if sqlstate in _TIMEOUT_SQLSTATES:
             return DATABASE_TIMED_OUT
         if sqlstate in _TRANSIENT_SQLSTATES or sqlstate.startswith(_TRANSIENT_SQLSTATE_CLASSES):
             return DATABASE_UNAVAILABLE
-    if isinstance(exc, OperationalError | InterfaceError | OSError):
+    if isinstance(exc, OperationalError | InterfaceError | OSError | _ASYNCPG_CONNECTION_FAILURES):
         return DATABASE_UNAVAILABLE
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
         return DATABASE_UNAVAILABLE
@@ -126,9 +131,16 @@ def response_for_unexpected(exc: BaseException, method: str, path: str) -> Respo
     return error_response(500, "Internal server error")
 
 
+def _sqlstate(exc: BaseException) -> object:
+    """The SQLSTATE of a driver error, raw (asyncpg, on the task path) or wrapped (SQLAlchemy)."""
+    if isinstance(exc, asyncpg.PostgresError):
+        return exc.sqlstate
+    return getattr(getattr(exc, "orig", None), "sqlstate", None)
+
+
 def _describe(exc: BaseException) -> str:
     """The exception's class and SQLSTATE: enough to diagnose, with no SQL or parameters."""
-    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    sqlstate = _sqlstate(exc)
     name = type(exc).__name__
     return f"{name} (SQLSTATE {sqlstate})" if sqlstate else name
 

@@ -17,9 +17,10 @@ from datetime import datetime, timedelta
 import orjson
 from sqlalchemy import Insert, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from backend.models import IdempotencyKey, utc_now
+from backend.sql_runner import StatementRunner
 
 logger = logging.getLogger("backend.idempotency")
 
@@ -42,18 +43,22 @@ def fingerprint(normalised_body: object) -> str:
 
 
 class IdempotencyKeys:
-    """One user's idempotency keys, on the request's transaction."""
+    """One user's idempotency keys, on the runner (the transaction) of their tasks."""
 
-    __slots__ = ("_connection", "_owner_id", "_ttl")
+    __slots__ = ("_owner_id", "_runner", "_ttl")
 
-    def __init__(self, connection: AsyncConnection, owner_id: str, ttl: timedelta) -> None:
-        self._connection = connection
+    def __init__(self, runner: StatementRunner, owner_id: str, ttl: timedelta) -> None:
+        self._runner = runner
         self._owner_id = owner_id
         self._ttl = ttl
 
+    def within(self, runner: StatementRunner) -> "IdempotencyKeys":
+        """The same keys on `runner`: the transaction that also writes the task."""
+        return IdempotencyKeys(runner, self._owner_id, self._ttl)
+
     def _claim_statement(self, key: str, request_fingerprint: str, now: datetime) -> Insert:
         dialect_insert = (
-            postgresql.insert if self._connection.dialect.name == "postgresql" else sqlite.insert
+            postgresql.insert if self._runner.dialect_name == "postgresql" else sqlite.insert
         )
         statement = dialect_insert(key_table).values(
             user_id=self._owner_id, key=key, fingerprint=request_fingerprint, created_at=now
@@ -75,8 +80,7 @@ class IdempotencyKeys:
         statement = self._claim_statement(key, request_fingerprint, utc_now()).returning(
             key_table.c.key
         )
-        result = await self._connection.execute(statement)
-        return result.first() is not None
+        return await self._runner.one_or_none(statement) is not None
 
     async def stored(self, key: str) -> StoredResponse | None:
         statement = select(
@@ -85,11 +89,11 @@ class IdempotencyKeys:
             key_table.c.response_body,
             key_table.c.location,
         ).where(key_table.c.user_id == self._owner_id, key_table.c.key == key)
-        row = (await self._connection.execute(statement)).one_or_none()
+        row = await self._runner.one_or_none(statement)
         if row is None:
             return None
-        body = None if row.response_body is None else row.response_body.encode()
-        return StoredResponse(row.fingerprint, row.status_code, body, row.location)
+        body = None if row["response_body"] is None else row["response_body"].encode()
+        return StoredResponse(row["fingerprint"], row["status_code"], body, row["location"])
 
     async def record(self, key: str, status_code: int, body: bytes, location: str | None) -> None:
         statement = (
@@ -97,7 +101,7 @@ class IdempotencyKeys:
             .where(key_table.c.user_id == self._owner_id, key_table.c.key == key)
             .values(status_code=status_code, response_body=body.decode(), location=location)
         )
-        await self._connection.execute(statement)
+        await self._runner.all(statement)
 
 
 async def purge_expired(engine: AsyncEngine, ttl: timedelta) -> int:

@@ -3,10 +3,12 @@
 `OwnedTasks` is the only code that reads or writes the task table. It is built for one user id
 and adds `user_id = :owner` to every statement itself, so a handler cannot forget the filter.
 Each operation is one SQL statement (`... RETURNING`), with no read-before-write; a write with
-a version precondition checks it in the same statement (`... AND version IN (...)`).
+a version precondition checks it in the same statement (`... AND (version = ... OR ...)`).
+The statements run on a `StatementRunner` (`sql_runner.py`): straight on asyncpg on PostgreSQL.
 """
 
-from collections.abc import Collection, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -16,14 +18,16 @@ from sqlalchemy import (
     Select,
     Update,
     delete,
+    false,
     func,
     insert,
+    or_,
     select,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from backend.models import Task, TaskCount, utc_now
+from backend.sql_runner import StatementRunner
 
 TaskRow = Mapping[str, Any]
 _Statement = TypeVar("_Statement", Select[Any], Update, Delete)
@@ -55,16 +59,22 @@ class TaskPage:
 class OwnedTasks:
     """The tasks of one user, and only theirs."""
 
-    __slots__ = ("_connection", "_owner_id")
+    __slots__ = ("_owner_id", "_runner")
 
-    def __init__(self, connection: AsyncConnection, owner_id: str) -> None:
-        self._connection = connection
+    def __init__(self, runner: StatementRunner, owner_id: str) -> None:
+        self._runner = runner
         self._owner_id = owner_id
 
     @property
-    def connection(self) -> AsyncConnection:
-        """The request's transaction, for stores that must commit together with the task."""
-        return self._connection
+    def runner(self) -> StatementRunner:
+        """Where the statements run, for stores that must commit together with the task."""
+        return self._runner
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator["OwnedTasks"]:
+        """The same store with every statement in one transaction, committed at the end."""
+        async with self._runner.transaction() as runner:
+            yield OwnedTasks(runner, self._owner_id)
 
     @property
     def owner_id(self) -> str:
@@ -133,20 +143,20 @@ class OwnedTasks:
         statement, count = self.page_query(
             completed=completed, search=search, sort=sort, limit=limit, offset=offset
         )
-        rows = (await self._connection.execute(statement)).mappings().all()
+        rows = await self._runner.all(statement)
         if rows:
             total = rows[0]["total"]
         elif offset == 0:
             total = 0
         else:
-            total = (await self._connection.execute(count)).scalar_one_or_none() or 0
+            row = await self._runner.one_or_none(count)
+            total = (next(iter(row.values())) if row else None) or 0
         tasks = [{column.name: row[column.name] for column in _columns} for row in rows]
         return TaskPage(tasks, total)
 
     async def get(self, task_id: int) -> TaskRow | None:
         statement = self._owned(select(*_columns)).where(task_table.c.id == task_id)
-        result = await self._connection.execute(statement)
-        return result.mappings().one_or_none()
+        return await self._runner.one_or_none(statement)
 
     async def create(self, *, title: str, description: str | None, completed: bool) -> TaskRow:
         now = utc_now()
@@ -163,8 +173,7 @@ class OwnedTasks:
             )
             .returning(*_columns)
         )
-        result = await self._connection.execute(statement)
-        return result.mappings().one()
+        return await self._runner.one(statement)
 
     async def update(
         self, task_id: int, versions: Collection[int] | None, **values: Any
@@ -180,9 +189,8 @@ class OwnedTasks:
             .returning(*_columns)
         )
         if versions is not None:
-            statement = statement.where(task_table.c.version.in_(versions))
-        result = await self._connection.execute(statement)
-        return result.mappings().one_or_none()
+            statement = statement.where(_version_in(versions))
+        return await self._runner.one_or_none(statement)
 
     async def toggle(self, task_id: int, versions: Collection[int] | None) -> TaskRow | None:
         """Flip `completed` inside the UPDATE itself, so concurrent toggles never lose one."""
@@ -195,6 +203,13 @@ class OwnedTasks:
             .returning(task_table.c.id)
         )
         if versions is not None:
-            statement = statement.where(task_table.c.version.in_(versions))
-        result = await self._connection.execute(statement)
-        return result.first() is not None
+            statement = statement.where(_version_in(versions))
+        return await self._runner.one_or_none(statement) is not None
+
+
+def _version_in(versions: Collection[int]) -> ColumnElement[bool]:
+    """`version` is one of `versions`: one bound parameter each, so the statement keeps a fixed
+    shape per count (an expanding `IN` cannot be compiled once for asyncpg)."""
+    if not versions:
+        return false()
+    return or_(*(task_table.c.version == version for version in sorted(versions)))

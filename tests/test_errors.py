@@ -43,7 +43,8 @@ async def test_exhausted_connection_pool_is_503(database_url: str) -> None:
 
     async with serving(app) as client:
         await client.get("/api/alice-id/tasks", headers=headers)
-        async with app.state.engine.connect():
+        # Hold the only connection of the pool that serves the task routes.
+        async with app.state.task_runner.transaction():
             response = await client.get("/api/alice-id/tasks", headers=headers)
         recovered = await client.get("/api/alice-id/tasks", headers=headers)
 

@@ -8,10 +8,11 @@ from fastapi import FastAPI
 from sqlalchemy import func, select, update
 
 from backend.config import Settings
-from backend.idempotency import fingerprint, key_table, purge_expired
+from backend.idempotency import IdempotencyKeys, fingerprint, key_table, purge_expired
 from backend.main import create_app
 from backend.models import utc_now
 from backend.schemas import TaskCreate
+from backend.task_store import OwnedTasks
 
 from conftest import ApiUser, serving, token_for
 
@@ -210,3 +211,27 @@ async def test_a_key_seen_without_its_response_is_409_with_retry_after(
     assert response.status_code == 409
     assert response.headers["retry-after"] == "1"
     assert await count_tasks(alice) == 1
+
+
+async def test_a_create_that_fails_midway_leaves_neither_key_nor_task(
+    app: FastAPI, alice: ApiUser
+) -> None:
+    """Claim, insert and stored response share one transaction: all of them, or none."""
+    await alice.create(title="first")  # provisions alice's user row
+    tasks = OwnedTasks(app.state.task_runner, alice.id)
+    keys = IdempotencyKeys(app.state.task_runner, alice.id, timedelta(hours=24))
+
+    async def claim_create_then_fail() -> None:
+        async with tasks.transaction() as in_transaction:
+            assert await keys.within(in_transaction.runner).claim(KEY, "a-fingerprint")
+            await in_transaction.create(title="never kept", description=None, completed=False)
+            raise RuntimeError("failed after the insert")
+
+    with pytest.raises(RuntimeError, match="after the insert"):
+        await claim_create_then_fail()
+
+    assert await count_tasks(alice) == 1
+    retried = await alice.request("POST", json={"title": "kept"}, headers={"Idempotency-Key": KEY})
+    assert retried.status_code == 201
+    assert "idempotent-replayed" not in retried.headers
+    assert await count_tasks(alice) == 2

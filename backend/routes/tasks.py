@@ -19,7 +19,7 @@ from backend.dependencies.tasks import (
 )
 from backend.errors import error_response, json_response
 from backend.etags import if_match_versions, none_match, task_etag
-from backend.idempotency import fingerprint
+from backend.idempotency import IdempotencyKeys, fingerprint
 from backend.pagination import link_header
 from backend.routes import openapi_docs as docs
 from backend.schemas import (
@@ -30,7 +30,7 @@ from backend.schemas import (
     TaskResponse,
     TaskSort,
 )
-from backend.task_store import TaskRow
+from backend.task_store import OwnedTasks, TaskRow
 
 router = APIRouter(prefix="/api/{user_id}/tasks", tags=["tasks"])
 
@@ -151,6 +151,21 @@ async def create_task(
     """Create a task; `Location` gives its URL. With `Idempotency-Key`, retries replay."""
     if idempotency_key is None:
         return await _create(request, tasks, body)
+    # The claim, the task and the stored response commit together, or not at all.
+    async with tasks.transaction() as in_transaction:
+        return await _create_once(
+            request, in_transaction, keys.within(in_transaction.runner), body, idempotency_key
+        )
+
+
+async def _create_once(
+    request: Request,
+    tasks: OwnedTasks,
+    keys: IdempotencyKeys,
+    body: TaskCreate,
+    idempotency_key: str,
+) -> Response:
+    """Claim the key and create, or replay (or refuse) what the key's first request answered."""
     request_fingerprint = fingerprint(body.model_dump(mode="json"))
     if await keys.claim(idempotency_key, request_fingerprint):
         response = await _create(request, tasks, body)
@@ -177,7 +192,7 @@ async def create_task(
     return Response(stored.body, stored.status_code, headers, media_type="application/json")
 
 
-async def _create(request: Request, tasks: OwnedTasksDep, body: TaskCreate) -> Response:
+async def _create(request: Request, tasks: OwnedTasks, body: TaskCreate) -> Response:
     row = await tasks.create(
         title=body.title, description=body.description, completed=body.completed
     )

@@ -1,0 +1,563 @@
+"""The benchmark: the task API as production runs it, against the reference app, under wrk.
+
+Seeds PostgreSQL (bench/seed.py), starts `python -m backend serve --workers N` and the reference
+app (uvicorn, same worker count, same pool size), and for each scenario runs a warm-up and then a
+measured wrk run on each (alternating which goes first), checking every response's status. Then
+the extras: page-1 list latency at 100 and 100,000 tasks, RSS of a worker after 10k and 200k
+requests, and the CPU cost of HS256 and EdDSA verification. Prints a table and writes it, with
+the machine, load, date and commit, to bench/results/.
+
+    python bench/run.py            # the full run (about 20 minutes with --repeat 3)
+    python bench/run.py --quick    # a smoke check of the whole harness (about 2 minutes)
+    python bench/run.py --profile list   # py-spy profile of one API worker under that scenario
+"""
+
+import argparse
+import asyncio
+import collections
+import json
+import os
+import platform
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import jwt_cost  # noqa: E402
+from bench.seed import Seeded, seed  # noqa: E402
+
+SCENARIOS = ("list", "get", "create", "toggle", "replace", "mixed")
+WRITES_NEW_ROWS = {"create", "mixed"}
+FIRST_CONTACT_REQUESTS_PER_USER = 4
+PROFILE_RATE = 250  # py-spy samples per second
+SECRET = "bench-secret-0123456789abcdef0123456789abcdef"
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/tasks_bench"
+WRK_SCRIPT = BENCH_DIR / "wrk" / "tasks.lua"
+WORK_DIR = BENCH_DIR / ".work"
+RESULTS_DIR = BENCH_DIR / "results"
+# `make bench` installs py-spy into the venv running this script.
+PY_SPY = str(Path(sys.executable).with_name("py-spy"))
+
+
+@dataclass
+class Options:
+    database_url: str
+    workers: list[int]
+    scenarios: list[str]
+    duration: int
+    warmup: int
+    connections: int
+    threads: int
+    repeat: int
+    pool_size: int
+    port_base: int
+    rss_checkpoints: tuple[int, int]
+    page_duration: int
+    extras: bool
+    scenario_runs: bool
+    label: str
+
+
+def parse_args() -> tuple[Options, str | None, bool]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
+    parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS))
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measured run")
+    parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up per run")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per scenario (medians)")
+    parser.add_argument("--pool-size", type=int, default=10, help="DB pool size, both apps")
+    parser.add_argument("--port-base", type=int, default=int(os.environ.get("BENCH_PORT", 18600)))
+    parser.add_argument("--no-extras", action="store_true", help="skip page/RSS/JWT checks")
+    parser.add_argument("--extras-only", action="store_true", help="only page/RSS/JWT checks")
+    parser.add_argument("--label", default="", help="a note stored with the results")
+    parser.add_argument("--quick", action="store_true", help="short runs: a harness smoke check")
+    parser.add_argument("--profile", choices=SCENARIOS, help="profile one API worker instead")
+    args = parser.parse_args()
+    quick = args.quick
+    options = Options(
+        database_url=args.database_url or DEFAULT_DATABASE_URL,
+        workers=[int(value) for value in args.workers.split(",")],
+        scenarios=[value for value in args.scenarios.split(",") if value],
+        duration=2 if quick else args.duration,
+        warmup=1 if quick else args.warmup,
+        connections=args.connections,
+        threads=args.threads,
+        repeat=1 if quick else args.repeat,
+        pool_size=args.pool_size,
+        port_base=args.port_base,
+        rss_checkpoints=(2_000, 10_000) if quick else (10_000, 200_000),
+        page_duration=2 if quick else 5,
+        extras=not args.no_extras,
+        scenario_runs=not args.extras_only,
+        label=args.label,
+    )
+    unknown = set(options.scenarios) - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenarios: {sorted(unknown)}")
+    return options, args.profile, quick
+
+
+# --- servers -----------------------------------------------------------------------------------
+
+
+class Server:
+    """A server process group we started, stopped by its own process group id."""
+
+    def __init__(self, name: str, command: list[str], env: dict[str, str], cwd: Path, port: int):
+        self.name = name
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = WORK_DIR / f"{name}-{port}.log"
+        with self.log.open("w") as log:
+            self.process = subprocess.Popen(
+                command,
+                env={**os.environ, **env},
+                cwd=cwd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def wait_ready(self, path: str, authorization: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        request = urllib.request.Request(self.url + path, headers={"Authorization": authorization})
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited; see {self.log}")
+            try:
+                with urllib.request.urlopen(request, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"{self.name} did not answer within {timeout}s; see {self.log}")
+
+    def rss_kib(self) -> int:
+        """Resident memory of the serving process (with one worker, uvicorn serves in-process)."""
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
+        assert match is not None
+        return int(match.group(1))
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+def start_api(
+    options: Options, workers: int, port: int, extra_env: dict[str, str] | None = None
+) -> Server:
+    env = {
+        **(extra_env or {}),
+        "DATABASE_URL": options.database_url,
+        "BETTER_AUTH_SECRET": SECRET,
+        "ENVIRONMENT": "production",
+        "DB_POOL_SIZE": str(options.pool_size),
+    }
+    command = [sys.executable, "-m", "backend", "serve", "--port", str(port)]
+    # Run where no project .env is found, so only these settings apply.
+    return Server("api", [*command, "--workers", str(workers)], env, WORK_DIR, port)
+
+
+def start_reference(options: Options, workers: int, port: int) -> Server:
+    env = {
+        "REFERENCE_DATABASE_URL": options.database_url,
+        "REFERENCE_SECRET": SECRET,
+        "REFERENCE_POOL_SIZE": str(options.pool_size),
+    }
+    command = [
+        sys.executable, "-m", "uvicorn", "bench.reference_app:app", "--port", str(port),
+        "--workers", str(workers), "--loop", "uvloop", "--http", "httptools",
+        "--no-access-log", "--no-server-header", "--no-proxy-headers", "--log-level", "warning",
+    ]  # fmt: skip
+    return Server("reference", command, env, ROOT, port)
+
+
+@contextmanager
+def servers(options: Options, seeded: Seeded, workers: int) -> Iterator[dict[str, Server]]:
+    started: dict[str, Server] = {}
+    try:
+        started["api"] = start_api(options, workers, options.port_base + 1)
+        started["reference"] = start_reference(options, workers, options.port_base + 2)
+        for server in started.values():
+            server.wait_ready(seeded.probe_path, seeded.probe_authorization)
+        yield started
+    finally:
+        for server in started.values():
+            server.stop()
+
+
+# --- load --------------------------------------------------------------------------------------
+
+
+def wrk(
+    url: str,
+    data_file: Path,
+    scenario: str,
+    seconds: int,
+    connections: int,
+    threads: int,
+    timeout: int = 5,
+) -> dict[str, Any]:
+    command = [
+        "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", f"--timeout={timeout}s",
+        "-s", str(WRK_SCRIPT), url, "--", str(data_file), scenario,
+    ]  # fmt: skip
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    line = next(line for line in output.splitlines() if line.startswith("BENCH_RESULT "))
+    raw = json.loads(line.removeprefix("BENCH_RESULT "))
+    return {
+        "rps": raw["requests"] / (raw["duration_us"] / 1e6),
+        "requests": raw["requests"],
+        "p50_ms": raw["p50_us"] / 1000,
+        "p99_ms": raw["p99_us"] / 1000,
+        "errors": raw["bad_status"] + raw["socket_errors"],
+    }
+
+
+async def _delete_benchmark_rows(database_url: str, max_seeded_id: int) -> None:
+    connection = await asyncpg.connect(database_url)
+    try:
+        await connection.execute("DELETE FROM task WHERE id > $1", max_seeded_id)
+    finally:
+        await connection.close()
+
+
+def measure(options: Options, seeded: Seeded, server: Server, scenario: str) -> dict[str, Any]:
+    load = (options.connections, options.threads)
+    wrk(server.url, seeded.users_file, scenario, options.warmup, *load)
+    result = wrk(server.url, seeded.users_file, scenario, options.duration, *load)
+    if scenario in WRITES_NEW_ROWS:
+        # Keep every user at 20 tasks, so list results stay comparable between runs.
+        asyncio.run(_delete_benchmark_rows(options.database_url, seeded.max_seeded_id))
+    return result
+
+
+def first_contact(options: Options, seeded: Seeded, server: Server, workers: int) -> None:
+    """Send every user to every worker a few times, so that first-request work (token check,
+    user row provisioning) is done before anything is measured."""
+    sent = 0
+    while sent < FIRST_CONTACT_REQUESTS_PER_USER * seeded.users * workers:
+        sent += wrk(server.url, seeded.users_file, "list", 2, options.connections, 2)["requests"]
+
+
+def run_scenarios(options: Options, seeded: Seeded) -> list[dict[str, Any]]:
+    rows = []
+    for workers in options.workers:
+        with servers(options, seeded, workers) as started:
+            for server in started.values():
+                first_contact(options, seeded, server, workers)
+            for scenario in options.scenarios:
+                runs: dict[str, list[dict[str, Any]]] = {"api": [], "reference": []}
+                for repeat in range(options.repeat):
+                    order = ["api", "reference"] if repeat % 2 == 0 else ["reference", "api"]
+                    for name in order:
+                        runs[name].append(measure(options, seeded, started[name], scenario))
+                row = summarise(workers, scenario, runs)
+                print(format_row(row), flush=True)
+                rows.append(row)
+    return rows
+
+
+def summarise(workers: int, scenario: str, runs: dict[str, list[dict[str, Any]]]) -> dict:
+    """Medians over repeats; the ratios are taken within each repeat, then their median."""
+    row: dict[str, Any] = {"workers": workers, "scenario": scenario, "runs": runs}
+    for name, results in runs.items():
+        row[name] = {
+            "rps": statistics.median(r["rps"] for r in results),
+            "p50_ms": statistics.median(r["p50_ms"] for r in results),
+            "p99_ms": statistics.median(r["p99_ms"] for r in results),
+            "errors": sum(r["errors"] for r in results),
+        }
+    pairs = list(zip(runs["api"], runs["reference"], strict=True))
+    row["rps_ratio"] = statistics.median(a["rps"] / r["rps"] for a, r in pairs)
+    row["p99_ratio"] = statistics.median(a["p99_ms"] / r["p99_ms"] for a, r in pairs)
+    return row
+
+
+# --- extras ------------------------------------------------------------------------------------
+
+
+def page_latency(options: Options, seeded: Seeded) -> dict[str, Any]:
+    """Page-1 list latency for a user with 100 tasks and one with 100,000 (one connection).
+
+    One user asks thousands of times a second here, far past the per-user read quota: the
+    API runs with rate limits off for this check, which is about the query, not the quota.
+    """
+    results: dict[str, Any] = {}
+    api = start_api(options, 1, options.port_base + 3, {"RATE_LIMIT_ENABLED": "false"})
+    try:
+        api.wait_ready(seeded.probe_path, seeded.probe_authorization)
+        for count, data_file in sorted(seeded.page_files.items()):
+            wrk(api.url, data_file, "list", 1, 1, 1, timeout=60)
+            results[str(count)] = wrk(
+                api.url, data_file, "list", options.page_duration, 1, 1, timeout=60
+            )
+    finally:
+        api.stop()
+    small, big = (results[str(count)] for count in sorted(seeded.page_files))
+    results["p50_ratio"] = big["p50_ms"] / small["p50_ms"]
+    return results
+
+
+def rss_growth(options: Options, seeded: Seeded) -> dict[str, Any]:
+    """RSS of one API worker after N1 and after N2 requests (mixed scenario, from a cold start)."""
+    first, second = options.rss_checkpoints
+    api = start_api(options, 1, options.port_base + 3)
+    try:
+        api.wait_ready(seeded.probe_path, seeded.probe_authorization)
+        served, checkpoints = 1, {}  # the readiness probe
+        for target in (first, second):
+            while served < target:
+                chunk = wrk(api.url, seeded.users_file, "mixed", 5, options.connections, 2)
+                served += chunk["requests"]
+                if chunk["errors"]:
+                    raise RuntimeError(f"{chunk['errors']} errors during the RSS run")
+            checkpoints[str(target)] = {"requests": served, "rss_mib": api.rss_kib() / 1024}
+    finally:
+        api.stop()
+        asyncio.run(_delete_benchmark_rows(options.database_url, seeded.max_seeded_id))
+    low, high = (checkpoints[str(target)]["rss_mib"] for target in (first, second))
+    return {"checkpoints": checkpoints, "growth": high / low - 1}
+
+
+# --- profile -----------------------------------------------------------------------------------
+
+
+def profile(options: Options, seeded: Seeded, scenario: str) -> None:
+    """Sample one API worker with py-spy under load; print where the time goes."""
+    out = RESULTS_DIR / f"profile-{scenario}-{stamp()}.txt"
+    raw = WORK_DIR / "profile.collapsed"
+    with servers(options, seeded, 1) as started:
+        api = started["api"]
+        first_contact(options, seeded, api, 1)
+        wrk(api.url, seeded.users_file, scenario, options.warmup, options.connections, 2)
+        spy_command = [
+            PY_SPY, "record", "--pid", str(api.process.pid), "--rate", str(PROFILE_RATE),
+            "--duration", str(options.duration), "--format", "raw", "--output", str(raw),
+            "--nonblocking",
+        ]  # fmt: skip
+        spy = subprocess.Popen(spy_command)
+        result = wrk(api.url, seeded.users_file, scenario, options.duration, options.connections, 2)
+        spy.wait()
+    report = summarise_profile(raw.read_text(), result, options.duration)
+    RESULTS_DIR.mkdir(exist_ok=True)
+    out.write_text(report)
+    print(report)
+    print(f"written to {out.relative_to(ROOT)}")
+
+
+def summarise_profile(collapsed: str, load: dict[str, Any], seconds: int, top: int = 45) -> str:
+    """Inclusive share of samples per function, from py-spy's collapsed stacks."""
+    inclusive: collections.Counter[str] = collections.Counter()
+    own: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in collapsed.splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        count = int(count_text)
+        frames = [
+            re.sub(r" \(.*?(site-packages/|/work/[^/]+/)?", " (", frame)
+            for frame in stack.split(";")
+        ]
+        total += count
+        for frame in set(frames):
+            inclusive[frame] += count
+        own[frames[-1]] += count
+    lines = [
+        f"py-spy, 1 API worker, {load['rps']:.0f} req/s, {load['errors']} errors, {total} samples",
+        "",
+        "inclusive %  self %  function",
+    ]
+    for frame, count in inclusive.most_common(top):
+        lines.append(f"{100 * count / total:10.1f}  {100 * own[frame] / total:6.1f}  {frame}")
+    lines += ["", "self %  inclusive %  function (by self time: C calls show in their caller)"]
+    for frame, count in own.most_common(top // 2):
+        lines.append(f"{100 * count / total:6.1f}  {100 * inclusive[frame] / total:11.1f}  {frame}")
+    # Samples are taken while the process is not idle: their count gives its busy time.
+    busy_us_per_request = total / PROFILE_RATE / (load["rps"] * seconds) * 1e6
+    packages: collections.Counter[str] = collections.Counter()
+    for frame, count in own.items():
+        match = re.search(r"\(([^/ :)]+)", frame)
+        packages[match.group(1) if match else "?"] += count
+    lines += [
+        "",
+        f"self time by package (busy time ~{busy_us_per_request:.0f} µs per request)",
+        "self %  µs/request  package",
+    ]
+    for package, count in packages.most_common(15):
+        share = count / total
+        lines.append(f"{100 * share:6.1f}  {share * busy_us_per_request:10.0f}  {package}")
+    return "\n".join(lines) + "\n"
+
+
+# --- report ------------------------------------------------------------------------------------
+
+
+def stamp() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H%M%SZ")
+
+
+def _command(*command: str) -> str:
+    try:
+        result = subprocess.run(command, capture_output=True, text=True, check=False)
+    except OSError:
+        return "unavailable"
+    return (
+        (result.stdout or result.stderr).strip().splitlines()[0]
+        if result.stdout or result.stderr
+        else ""
+    )
+
+
+def machine(options: Options) -> dict[str, Any]:
+    cpu = re.search(r"model name\s*:\s*(.*)", Path("/proc/cpuinfo").read_text())
+    memory = re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text())
+    commit = _command("git", "-C", str(ROOT), "rev-parse", "--short", "HEAD")
+    dirty = bool(_command("git", "-C", str(ROOT), "status", "--porcelain"))
+
+    async def server_version() -> str:
+        connection = await asyncpg.connect(options.database_url)
+        try:
+            return str(await connection.fetchval("SHOW server_version"))
+        finally:
+            await connection.close()
+
+    return {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": commit + ("+dirty" if dirty else ""),
+        "cpu": cpu.group(1) if cpu else platform.processor(),
+        "cores": os.cpu_count(),
+        "memory_gib": round(int(memory.group(1)) / 2**20, 1) if memory else None,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "postgresql": asyncio.run(server_version()),
+        "wrk": _command("wrk", "--version"),
+        "load_before": _command("uptime"),
+    }
+
+
+def format_row(row: dict[str, Any]) -> str:
+    api, ref = row["api"], row["reference"]
+    return (
+        f"| {row['workers']} | {row['scenario']} | {api['rps']:.0f} | {api['p50_ms']:.1f} | "
+        f"{api['p99_ms']:.1f} | {api['errors']} | {ref['rps']:.0f} | {ref['p50_ms']:.1f} | "
+        f"{ref['p99_ms']:.1f} | {ref['errors']} | **{row['rps_ratio']:.2f}** | "
+        f"{row['p99_ratio']:.2f} |"
+    )
+
+
+TABLE_HEADER = (
+    "| workers | scenario | API req/s | API p50 ms | API p99 ms | API errors | ref req/s | "
+    "ref p50 ms | ref p99 ms | ref errors | req/s API/ref | p99 API/ref |\n"
+    "|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+)
+
+
+def report(options: Options, info: dict[str, Any], rows: list, extras: dict[str, Any]) -> str:
+    label = f" {options.label}" if options.label else ""
+    lines = [
+        f"# Benchmark {info['date']} (commit {info['commit']}){label}",
+        "",
+        f"Machine: {info['cpu']}, {info['cores']} cores, {info['memory_gib']} GiB, "
+        f"Linux {info['kernel']}, Python {info['python']}, PostgreSQL {info['postgresql']}, "
+        f"{info['wrk']}.",
+        f"Load before: `{info['load_before']}`; after: `{info['load_after']}`.",
+        f"wrk: {options.connections} connections, {options.threads} threads, "
+        f"{options.duration} s per run after {options.warmup} s of warm-up, "
+        f"median of {options.repeat} run(s); DB pool {options.pool_size} per worker.",
+        "",
+        TABLE_HEADER,
+        *(format_row(row) for row in rows),
+    ]
+    if "page" in extras:
+        page = extras["page"]
+        lines += [
+            "",
+            "Page-1 list latency, one connection (`GET /api/{id}/tasks?limit=100`):",
+            "",
+            "| tasks of the user | req/s | p50 ms | p99 ms | errors |",
+            "|--:|--:|--:|--:|--:|",
+            *(
+                f"| {count} | {page[count]['rps']:.1f} | {page[count]['p50_ms']:.2f} | "
+                f"{page[count]['p99_ms']:.2f} | {page[count]['errors']} |"
+                for count in ("100", "100000")
+            ),
+            "",
+            f"p50 at 100,000 / p50 at 100: **{page['p50_ratio']:.2f}**",
+        ]
+    if "rss" in extras:
+        rss = extras["rss"]
+        points = ", ".join(
+            f"{point['rss_mib']:.1f} MiB after {point['requests']} requests"
+            for point in rss["checkpoints"].values()
+        )
+        lines += ["", f"RSS of one API worker (mixed): {points}; growth **{rss['growth']:+.1%}**."]
+    if "jwt" in extras:
+        cost = extras["jwt"]
+        lines += [
+            "",
+            f"Token verification, CPU per call: HS256 {cost['hs256_decode_us']:.0f} µs, "
+            f"EdDSA {cost['eddsa_decode_us']:.0f} µs (PyJWT decode with an Ed25519 key object, "
+            "as the JWKS key cache holds it); the API's verifier (secret + JWKS sources) on a "
+            f"token it has already verified: HS256 {cost['api_verifier_cached_us']:.1f} µs, "
+            f"EdDSA {cost['api_verifier_cached_eddsa_us']:.1f} µs.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    options, profile_scenario, quick = parse_args()
+    WORK_DIR.mkdir(exist_ok=True)
+    seeded = seed(options.database_url, SECRET, WORK_DIR)
+    if profile_scenario:
+        profile(options, seeded, profile_scenario)
+        return
+    info = machine(options)
+    print(f"load: {info['load_before']}", flush=True)
+    print(TABLE_HEADER, flush=True)
+    rows = run_scenarios(options, seeded) if options.scenario_runs else []
+    extras: dict[str, Any] = {}
+    if options.extras:
+        extras["jwt"] = jwt_cost.measure()
+        extras["page"] = page_latency(options, seeded)
+        extras["rss"] = rss_growth(options, seeded)
+    info["load_after"] = _command("uptime")
+    text = report(options, info, rows, extras)
+    print(text)
+    # A quick run is a smoke check of the harness, not a result worth keeping.
+    results_dir = WORK_DIR / "results" if quick else RESULTS_DIR
+    results_dir.mkdir(parents=True, exist_ok=True)
+    name = f"{info['date'][:16].replace(':', '')}Z-{info['commit']}"
+    if options.label:
+        name += "-" + re.sub(r"[^a-z0-9]+", "-", options.label.lower()).strip("-")
+    (results_dir / f"{name}.md").write_text(text)
+    payload = {"machine": info, "options": options.__dict__, "rows": rows, "extras": extras}
+    (results_dir / f"{name}.json").write_text(json.dumps(payload, indent=2, default=str))
+    print(f"written to {(results_dir / name).relative_to(ROOT)}.md and .json")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,183 @@
+"""Seed the benchmark database and write the token files wrk reads.
+
+Migrates with `python -m backend migrate` (as production does), then fills the tables through
+SQL: 1,000 users x 20 tasks, plus two users for the page-1 latency check (100 tasks and 100,000
+tasks). For every user it mints an HS256 token with the CLI's own `mint_token`, and writes Lua
+data files (see bench/wrk/tasks.lua) listing each user's path, token and task ids.
+
+    python bench/seed.py --database-url postgresql://postgres@127.0.0.1:5432/tasks_bench
+"""
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+
+from backend.tokens import mint_token
+
+USERS = 1000
+TASKS_PER_USER = 20
+PAGE_USERS = {"bench-page-100": 100, "bench-page-100000": 100_000}
+PAGE_QUERY = "?limit=100"
+TOKEN_LIFETIME_SECONDS = 12 * 3600
+
+
+def user_id(index: int) -> str:
+    return f"bench-user-{index:04d}"
+
+
+@dataclass(frozen=True)
+class Seeded:
+    """What the runner needs: the data files, and the id above which tasks are benchmark-made."""
+
+    users_file: Path
+    page_files: dict[int, Path]
+    max_seeded_id: int
+    users: int
+    probe_path: str
+    probe_authorization: str
+
+
+def migrate(database_url: str) -> None:
+    env = {**os.environ, "DATABASE_URL": database_url}
+    subprocess.run([sys.executable, "-m", "backend", "migrate"], check=True, env=env)
+
+
+async def ensure_database(database_url: str) -> None:
+    """Create the benchmark database if it does not exist yet."""
+    base, _, name = database_url.rpartition("/")
+    connection = await asyncpg.connect(f"{base}/postgres")
+    try:
+        exists = await connection.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+
+
+async def _fill(connection: asyncpg.Connection) -> None:
+    await connection.execute('TRUNCATE task, "user" RESTART IDENTITY CASCADE')
+    await connection.execute(
+        """
+        INSERT INTO "user" (id, email, name, created_at)
+        SELECT 'bench-user-' || lpad(u::text, 4, '0'),
+               'bench-user-' || lpad(u::text, 4, '0') || '@bench.example',
+               'Bench User ' || u, now()
+        FROM generate_series(0, $1 - 1) AS u
+        """,
+        USERS,
+    )
+    await connection.execute(
+        """
+        INSERT INTO task (user_id, title, description, completed, created_at, updated_at)
+        SELECT 'bench-user-' || lpad(u::text, 4, '0'),
+               'Task ' || t || ' of user ' || u,
+               CASE WHEN t % 2 = 0 THEN 'Seeded by bench/seed.py for the benchmark' END,
+               t % 3 = 0,
+               now() - make_interval(secs => t * 60 + u),
+               now() - make_interval(secs => t * 60 + u)
+        FROM generate_series(0, $1 - 1) AS u, generate_series(1, $2) AS t
+        ORDER BY u, t
+        """,
+        USERS,
+        TASKS_PER_USER,
+    )
+    for page_user, count in PAGE_USERS.items():
+        await connection.execute(
+            'INSERT INTO "user" (id, email, name, created_at) VALUES ($1, NULL, $1, now())',
+            page_user,
+        )
+        await connection.execute(
+            """
+            INSERT INTO task (user_id, title, description, completed, created_at, updated_at)
+            SELECT $1, 'Task ' || t, NULL, t % 2 = 0,
+                   now() - make_interval(secs => t), now() - make_interval(secs => t)
+            FROM generate_series(1, $2) AS t
+            """,
+            page_user,
+            count,
+        )
+    await connection.execute("ANALYZE")
+
+
+def _lua_entry(owner: str, token: str, task_ids: list[int], query: str = "") -> str:
+    path = f"/api/{owner}/tasks"
+    ids = ",".join(str(task_id) for task_id in task_ids)
+    return f'{{path="{path}", list="{path}{query}", auth="Bearer {token}", tasks={{{ids}}}}},\n'
+
+
+def _write_lua(path: Path, entries: list[str]) -> Path:
+    path.write_text("return {\n" + "".join(entries) + "}\n")
+    return path
+
+
+async def _fill_and_read(database_url: str) -> tuple[list[asyncpg.Record], int]:
+    """Fill the tables; return each benchmark user's task ids, and the highest seeded id."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        await _fill(connection)
+        rows = await connection.fetch(
+            "SELECT user_id, array_agg(id ORDER BY id) AS ids FROM task "
+            "WHERE user_id LIKE 'bench-user-%' GROUP BY user_id ORDER BY user_id"
+        )
+        return rows, await connection.fetchval("SELECT max(id) FROM task")
+    finally:
+        await connection.close()
+
+
+def seed(database_url: str, secret: str, work_dir: Path) -> Seeded:
+    """Migrate, fill the tables and write the wrk data files into `work_dir`."""
+    asyncio.run(ensure_database(database_url))
+    migrate(database_url)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    rows, max_seeded_id = asyncio.run(_fill_and_read(database_url))
+
+    entries = []
+    tokens = {}
+    for row in rows:
+        owner = row["user_id"]
+        token = mint_token(
+            secret,
+            user_id=owner,
+            email=f"{owner}@bench.example",
+            name=f"Bench User {int(owner.rsplit('-', 1)[1])}",
+            expires_in=TOKEN_LIFETIME_SECONDS,
+        )
+        tokens[owner] = token
+        entries.append(_lua_entry(owner, token, list(row["ids"])))
+    users_file = _write_lua(work_dir / "users.lua", entries)
+
+    page_files = {}
+    for page_user, count in PAGE_USERS.items():
+        token = mint_token(secret, user_id=page_user, expires_in=TOKEN_LIFETIME_SECONDS)
+        page_files[count] = _write_lua(
+            work_dir / f"page-{count}.lua", [_lua_entry(page_user, token, [], PAGE_QUERY)]
+        )
+    first = user_id(0)
+    return Seeded(
+        users_file,
+        page_files,
+        max_seeded_id,
+        len(rows),
+        f"/api/{first}/tasks",
+        f"Bearer {tokens[first]}",
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", required=True)
+    parser.add_argument("--secret", required=True, help="HS256 secret the servers verify with")
+    parser.add_argument("--work-dir", type=Path, default=Path("bench/.work"))
+    args = parser.parse_args()
+    seeded = seed(args.database_url, args.secret, args.work_dir)
+    print(f"seeded; wrk data in {seeded.users_file}")
+
+
+if __name__ == "__main__":
+    main()
