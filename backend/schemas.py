@@ -22,8 +22,11 @@ READ_ONLY_FIELDS = frozenset({"id", "user_id", "created_at", "updated_at", "vers
 
 # PostgreSQL cannot store NUL in text; saying so in the schema lets clients (and fuzzers) know.
 NO_NUL = r"^[^\x00]*$"
+# Whitespace exactly as `str.strip()` sees it, spelled out because JSON Schema's `\s` (ECMA)
+# differs from Python's (U+001C-U+001F, U+0085, U+FEFF): the schema and the check must agree.
+WHITESPACE = r"\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 # No NUL, and at least one character that is not whitespace.
-NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"
+NOT_BLANK = rf"^[^\x00]*[^{WHITESPACE}\x00][^\x00]*$"
 
 
 def _strip_title(value: str) -> str:

@@ -1,5 +1,6 @@
 """Bad input: a clear 4xx that says what to fix, and nothing stored."""
 
+import re
 from typing import Any
 
 import pytest
@@ -199,3 +200,16 @@ async def test_422_echoing_huge_integers_is_still_a_clean_422(alice: ApiUser) ->
 
     assert response.status_code == created.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body"]
+
+
+@pytest.mark.parametrize("blank", ["\x1f", "\x1c\x1d\x1e", "\x85", "\u3000", " \t\u2028 "])
+async def test_titles_blank_by_pythons_whitespace_are_422_as_the_schema_says(
+    alice: ApiUser, blank: str
+) -> None:
+    document = (await alice.client.get("/openapi.json")).json()
+    pattern = document["components"]["schemas"]["TaskCreate"]["properties"]["title"]["pattern"]
+
+    response = await alice.request("POST", json={"title": blank})
+
+    assert response.status_code == 422
+    assert re.fullmatch(pattern, blank) is None
