@@ -48,13 +48,27 @@ class StatementRunner(Protocol):
     def transaction(self) -> AbstractAsyncContextManager["StatementRunner"]: ...
 
 
-def _one(row: Row | None) -> Row:
-    if row is None:
-        raise LookupError("the statement returned no row")
-    return row
+class _RowReads:
+    """`one_or_none` and `one` in terms of `all`; runners with a cheaper single-row read
+    override `one_or_none`."""
+
+    __slots__ = ()
+
+    async def all(self, statement: ClauseElement) -> list[Row]:
+        raise NotImplementedError
+
+    async def one_or_none(self, statement: ClauseElement) -> Row | None:
+        rows = await self.all(statement)
+        return rows[0] if rows else None
+
+    async def one(self, statement: ClauseElement) -> Row:
+        row = await self.one_or_none(statement)
+        if row is None:
+            raise LookupError("the statement returned no row")
+        return row
 
 
-class _ConnectionRunner:
+class _ConnectionRunner(_RowReads):
     """Statements on one SQLAlchemy connection, inside the transaction its owner opened."""
 
     __slots__ = ("_connection",)
@@ -70,19 +84,12 @@ class _ConnectionRunner:
         result = await self._connection.execute(statement)  # type: ignore[call-overload]
         return [dict(row) for row in result.mappings()] if result.returns_rows else []
 
-    async def one_or_none(self, statement: ClauseElement) -> Row | None:
-        rows = await self.all(statement)
-        return rows[0] if rows else None
-
-    async def one(self, statement: ClauseElement) -> Row:
-        return _one(await self.one_or_none(statement))
-
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator["_ConnectionRunner"]:
         yield self
 
 
-class EngineRunner:
+class EngineRunner(_RowReads):
     """Each statement in its own transaction on the SQLAlchemy engine."""
 
     __slots__ = ("_engine",)
@@ -97,13 +104,6 @@ class EngineRunner:
     async def all(self, statement: ClauseElement) -> list[Row]:
         async with self._engine.begin() as connection:
             return await _ConnectionRunner(connection).all(statement)
-
-    async def one_or_none(self, statement: ClauseElement) -> Row | None:
-        rows = await self.all(statement)
-        return rows[0] if rows else None
-
-    async def one(self, statement: ClauseElement) -> Row:
-        return _one(await self.one_or_none(statement))
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_ConnectionRunner]:
@@ -171,7 +171,7 @@ def _row(shape: _Shape, record: asyncpg.Record) -> Row:
     return row
 
 
-class _AsyncpgConnectionRunner:
+class _AsyncpgConnectionRunner(_RowReads):
     """Statements on one asyncpg connection, inside the transaction its owner opened."""
 
     __slots__ = ("_connection", "_statements")
@@ -192,15 +192,12 @@ class _AsyncpgConnectionRunner:
         record = await self._connection.fetchrow(shape.sql, *arguments)
         return None if record is None else _row(shape, record)
 
-    async def one(self, statement: ClauseElement) -> Row:
-        return _one(await self.one_or_none(statement))
-
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator["_AsyncpgConnectionRunner"]:
         yield self
 
 
-class AsyncpgRunner:
+class AsyncpgRunner(_RowReads):
     """Each statement on a connection of a dedicated asyncpg pool, in autocommit."""
 
     __slots__ = ("_acquire_timeout", "_pool", "_statements")
@@ -241,9 +238,6 @@ class AsyncpgRunner:
         finally:
             await self._pool.release(connection)
         return None if record is None else _row(shape, record)
-
-    async def one(self, statement: ClauseElement) -> Row:
-        return _one(await self.one_or_none(statement))
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_AsyncpgConnectionRunner]:
