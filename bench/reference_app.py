@@ -23,6 +23,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+# The same pure function as the API's, so both send byte-identical Link headers.
+from backend.pagination import link_header
+
 _COLUMNS = "task.id, task.user_id, task.title, task.description, task.completed, "
 _COLUMNS += "task.created_at, task.updated_at, task.version"
 # One page, newest first, with the trigger-kept total in the same statement (as the API does).
@@ -147,22 +150,6 @@ def _bounded(request: Request, name: str, default: int, low: int, high: int) -> 
     return int(raw)
 
 
-def _link(request: Request, total: int, limit: int, offset: int) -> str:
-    """The API's `Link` header: first, prev, next and last pages."""
-    last = max(0, (total - 1) // limit * limit)
-    targets = {"first": 0}
-    if offset > 0:
-        targets["prev"] = min(max(0, offset - limit), last)
-    if offset + limit < total:
-        targets["next"] = offset + limit
-    targets["last"] = last
-    url = request.url
-    return ", ".join(
-        f'<{url.include_query_params(limit=limit, offset=target)}>; rel="{relation}"'
-        for relation, target in targets.items()
-    )
-
-
 async def _page(request: Request, pool: asyncpg.Pool, owner: str) -> Response:
     limit = _bounded(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     offset = _bounded(request, "offset", 0, 0, 2**31 - 1)
@@ -178,7 +165,10 @@ async def _page(request: Request, pool: asyncpg.Pool, owner: str) -> Response:
         task = dict(record)
         del task["total"]
         tasks.append(task)
-    headers = {"X-Total-Count": str(total), "Link": _link(request, total, limit, offset)}
+    headers = {
+        "X-Total-Count": str(total),
+        "Link": link_header(request.url, total=total, limit=limit, offset=offset),
+    }
     return _json(tasks, headers=headers)
 
 
