@@ -123,6 +123,7 @@ class Settings(BaseSettings):
     ]
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     docs_enabled: bool = True
+    fast_path_enabled: bool = True
     trusted_proxies: Annotated[list[IPNetwork], NoDecode] = []
     idempotency_key_ttl_seconds: int = Field(default=24 * 3600, ge=1)
     idempotency_purge_interval_seconds: int = Field(default=3600, ge=1)

@@ -30,6 +30,7 @@ from backend.middleware.security_headers import SecurityHeadersMiddleware
 from backend.middleware.telemetry import TelemetryMiddleware
 from backend.rate_limit import build_rate_limiter
 from backend.routes import operations, tasks
+from backend.routes.fast_path import TaskFastPath
 from backend.routes.openapi_docs import serve_tidy_openapi
 from backend.sql_runner import AsyncpgRunner, EngineRunner
 from backend.tokens import KeySource, SecretKeySource, TokenVerifier
@@ -171,6 +172,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json" if docs else None,
         # curl users often omit Content-Type: read such bodies as JSON rather than refuse them.
         strict_content_type=False,
+        # FastAPI's native OpenTelemetry looks up three global providers (environment reads)
+        # on every request; the API reports through Prometheus and its JSON logs instead.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.metrics = metrics
@@ -182,8 +186,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     serve_tidy_openapi(app)
     install_error_handlers(app)
 
-    # Added innermost first. Outermost: telemetry sees every response; then security headers
+    # Added innermost first: the fast path (routes/fast_path.py) sees only requests every other
+    # layer has let through. Outermost: telemetry sees every response; then security headers
     # and CORS, so even a 401, 429 or 500 carries them; the rate limiter runs before auth.
+    if settings.fast_path_enabled:
+        app.add_middleware(TaskFastPath)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(BearerAuthMiddleware)
     if settings.rate_limit_enabled:

@@ -5,10 +5,12 @@ from datetime import timedelta
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request
+from starlette.datastructures import State
 
 from backend.dependencies.auth import PathOwner
 from backend.idempotency import IdempotencyKeys
 from backend.task_store import OwnedTasks
+from backend.tokens import AuthenticatedUser
 
 
 async def owned_tasks(request: Request, owner: PathOwner) -> OwnedTasks:
@@ -18,7 +20,11 @@ async def owned_tasks(request: Request, owner: PathOwner) -> OwnedTasks:
     A plain function rather than a `yield` dependency: the request holds no connection, so
     there is nothing to clean up, and FastAPI's exit stack stays off the hot path.
     """
-    state = request.app.state
+    return await open_owned_tasks(request.app.state, owner)
+
+
+async def open_owned_tasks(state: State, owner: AuthenticatedUser) -> OwnedTasks:
+    """The owner's store, once their user row is known to exist (the fast path's way in too)."""
     await state.user_provisioner.ensure(owner)
     return OwnedTasks(state.task_runner, owner.id)
 
@@ -26,13 +32,18 @@ async def owned_tasks(request: Request, owner: PathOwner) -> OwnedTasks:
 OwnedTasksDep = Annotated[OwnedTasks, Depends(owned_tasks)]
 
 
+def is_json_content_type(content_type: str | None) -> bool:
+    """JSON, `+json`, or no Content-Type at all (read as JSON, as curl users expect)."""
+    if content_type is None:
+        return True
+    media_type = content_type.partition(";")[0].strip().lower()
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
 async def require_json_body(request: Request) -> None:
     """415 for a body sent as anything but JSON (a missing Content-Type is read as JSON)."""
     content_type = request.headers.get("content-type")
-    if content_type is None:
-        return
-    media_type = content_type.partition(";")[0].strip().lower()
-    if media_type != "application/json" and not media_type.endswith("+json"):
+    if not is_json_content_type(content_type):
         raise HTTPException(
             status_code=415,
             detail={

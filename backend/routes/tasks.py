@@ -1,9 +1,10 @@
 """The task endpoints under `/api/{user_id}/tasks`.
 
 Handlers are straight lines: the dependencies have already authenticated the caller, checked
-the path's `{user_id}`, and opened an owner-scoped store. Responses are serialised once, from
-the rows the single SQL statement returned. Single-task responses carry a strong `ETag`;
-writes honour `If-Match` in the same statement that writes.
+the path's `{user_id}`, and opened an owner-scoped store; FastAPI has validated the inputs.
+What each operation answers is in `task_handlers.py`, shared with the fast path
+(`fast_path.py`), which serves the common well-formed requests without this layer and hands
+everything else here. Writes honour `If-Match` in the same statement that writes.
 """
 
 from typing import Annotated
@@ -17,11 +18,11 @@ from backend.dependencies.tasks import (
     OwnedTasksDep,
     require_json_body,
 )
-from backend.errors import error_response, json_response
-from backend.etags import if_match_versions, none_match, task_etag
+from backend.errors import error_response
+from backend.etags import if_match_versions, task_etag
 from backend.idempotency import IdempotencyKeys, fingerprint
-from backend.pagination import link_header
 from backend.routes import openapi_docs as docs
+from backend.routes import task_handlers as handlers
 from backend.schemas import (
     TaskCompletion,
     TaskCreate,
@@ -30,7 +31,7 @@ from backend.schemas import (
     TaskResponse,
     TaskSort,
 )
-from backend.task_store import OwnedTasks, TaskRow
+from backend.task_store import OwnedTasks
 
 router = APIRouter(prefix="/api/{user_id}/tasks", tags=["tasks"])
 
@@ -56,39 +57,6 @@ IfNoneMatch = Annotated[
     ),
 ]
 _JSON_BODY = [Depends(require_json_body)]
-
-
-def _task_json(row: TaskRow, status_code: int = 200, **headers: str) -> Response:
-    return json_response(dict(row), status_code, {"ETag": task_etag(row), **headers})
-
-
-def _not_found(task_id: int) -> Response:
-    return error_response(404, "Task not found", task_id=task_id)
-
-
-async def _write_failed(tasks: OwnedTasksDep, task_id: int) -> Response:
-    """Why a conditional write matched no row: the task is gone (404) or has moved on (412).
-
-    Only on this failure path is the task read again; its current ETag lets the client
-    refetch or retry.
-    """
-    current = await tasks.get(task_id)
-    if current is None:
-        return _not_found(task_id)
-    return error_response(
-        412,
-        "The task has changed since you read it: fetch it again, then retry",
-        headers={"ETag": task_etag(current)},
-        task_id=task_id,
-    )
-
-
-async def _after_write(
-    tasks: OwnedTasksDep, task_id: int, versions: frozenset[int] | None, row: TaskRow | None
-) -> Response:
-    if row is not None:
-        return _task_json(row)
-    return await _write_failed(tasks, task_id) if versions is not None else _not_found(task_id)
 
 
 @router.get(
@@ -122,14 +90,15 @@ async def list_tasks(
     ] = 0,
 ) -> Response:
     """One page of the caller's tasks; `X-Total-Count` and `Link` describe the whole list."""
-    page = await tasks.page(
-        completed=completed, search=search, sort=sort.value, limit=limit, offset=offset
+    return await handlers.list_page(
+        tasks,
+        request.url,
+        completed=completed,
+        search=search,
+        sort=sort.value,
+        limit=limit,
+        offset=offset,
     )
-    headers = {
-        "X-Total-Count": str(page.total),
-        "Link": link_header(request.url, total=page.total, limit=limit, offset=offset),
-    }
-    return json_response(page.tasks, headers=headers)
 
 
 @router.post(
@@ -150,7 +119,7 @@ async def create_task(
 ) -> Response:
     """Create a task; `Location` gives its URL. With `Idempotency-Key`, retries replay."""
     if idempotency_key is None:
-        return await _create(request, tasks, body)
+        return await handlers.create(tasks, request.url.path, body)
     # The claim, the task and the stored response commit together, or not at all.
     async with tasks.transaction() as in_transaction:
         return await _create_once(
@@ -168,7 +137,7 @@ async def _create_once(
     """Claim the key and create, or replay (or refuse) what the key's first request answered."""
     request_fingerprint = fingerprint(body.model_dump(mode="json"))
     if await keys.claim(idempotency_key, request_fingerprint):
-        response = await _create(request, tasks, body)
+        response = await handlers.create(tasks, request.url.path, body)
         await keys.record(
             idempotency_key, response.status_code, response.body, response.headers["Location"]
         )
@@ -192,14 +161,6 @@ async def _create_once(
     return Response(stored.body, stored.status_code, headers, media_type="application/json")
 
 
-async def _create(request: Request, tasks: OwnedTasks, body: TaskCreate) -> Response:
-    row = await tasks.create(
-        title=body.title, description=body.description, completed=body.completed
-    )
-    location = f"{request.url.path.rstrip('/')}/{row['id']}"
-    return _task_json(row, 201, Location=location)
-
-
 @router.get(
     "/{task_id}",
     operation_id="get_task",
@@ -211,13 +172,7 @@ async def get_task(
     tasks: OwnedTasksDep, task_id: TaskId, if_none_match: IfNoneMatch = None
 ) -> Response:
     """Get one of the caller's tasks; 304 when the client's copy (`If-None-Match`) is current."""
-    row = await tasks.get(task_id)
-    if row is None:
-        return _not_found(task_id)
-    etag = task_etag(row)
-    if none_match(if_none_match, etag):
-        return Response(status_code=304, headers={"ETag": etag})
-    return _task_json(row)
+    return await handlers.get(tasks, task_id, if_none_match)
 
 
 @router.put(
@@ -232,15 +187,7 @@ async def replace_task(
     tasks: OwnedTasksDep, task_id: TaskId, body: TaskReplace, if_match: IfMatch = None
 ) -> Response:
     """Replace title, description and completed; omitted fields take their defaults."""
-    versions = if_match_versions(if_match, task_id)
-    row = await tasks.update(
-        task_id,
-        versions,
-        title=body.title,
-        description=body.description,
-        completed=body.completed,
-    )
-    return await _after_write(tasks, task_id, versions, row)
+    return await handlers.replace(tasks, task_id, body, if_match)
 
 
 @router.patch(
@@ -257,7 +204,7 @@ async def update_task(
     """Change only the fields present in the body; `"description": null` clears it."""
     versions = if_match_versions(if_match, task_id)
     row = await tasks.update(task_id, versions, **body.model_dump(exclude_unset=True))
-    return await _after_write(tasks, task_id, versions, row)
+    return await handlers.after_write(tasks, task_id, versions, row)
 
 
 @router.delete(
@@ -270,10 +217,7 @@ async def update_task(
 )
 async def delete_task(tasks: OwnedTasksDep, task_id: TaskId, if_match: IfMatch = None) -> Response:
     """Delete one of the caller's tasks."""
-    versions = if_match_versions(if_match, task_id)
-    if await tasks.delete(task_id, versions):
-        return Response(status_code=204)
-    return await _write_failed(tasks, task_id) if versions is not None else _not_found(task_id)
+    return await handlers.delete(tasks, task_id, if_match)
 
 
 @router.patch(
@@ -294,9 +238,8 @@ async def toggle_task(
 
     Setting is idempotent, so a retried request cannot flip the task back.
     """
-    versions = if_match_versions(if_match, task_id)
     if body is None:
-        row = await tasks.toggle(task_id, versions)
-    else:
-        row = await tasks.update(task_id, versions, completed=body.completed)
-    return await _after_write(tasks, task_id, versions, row)
+        return await handlers.toggle(tasks, task_id, if_match)
+    versions = if_match_versions(if_match, task_id)
+    row = await tasks.update(task_id, versions, completed=body.completed)
+    return await handlers.after_write(tasks, task_id, versions, row)
