@@ -21,7 +21,6 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.routing import compile_path
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 logger = logging.getLogger("backend.errors")
 
@@ -147,37 +146,6 @@ def _describe(exc: BaseException) -> str:
 
 async def _unhandled(request: Request, exc: Exception) -> Response:
     return response_for_unexpected(exc, request.method, request.url.path)
-
-
-class UnexpectedErrorMiddleware:
-    """Turns an exception that escaped the app into the 500/503 body, inside our middleware.
-
-    Starlette's own last-resort handler sits outside every middleware, so its responses would
-    miss the request id and security headers; this one answers before they are added.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracking_send)
-        except Exception as exc:
-            if started:
-                raise
-            response = response_for_unexpected(exc, scope["method"], scope["path"])
-            await response(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -13,21 +13,16 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from backend.config import Settings
 from backend.db import create_engine, create_task_runner
-from backend.errors import UnexpectedErrorMiddleware, install_error_handlers
+from backend.errors import install_error_handlers
 from backend.health import Readiness, database_check
 from backend.idempotency import purge_periodically
 from backend.jwks import JwksKeySource
 from backend.metrics import Metrics, PoolSampler
-from backend.middleware.auth import BearerAuthMiddleware
-from backend.middleware.body_limit import BodySizeLimitMiddleware
-from backend.middleware.rate_limit import RateLimitMiddleware
-from backend.middleware.security_headers import SecurityHeadersMiddleware
-from backend.middleware.telemetry import TelemetryMiddleware
+from backend.middleware.edge import Edge
 from backend.rate_limit import build_rate_limiter
 from backend.routes import operations, tasks
 from backend.routes.fast_path import TaskFastPath
@@ -37,27 +32,6 @@ from backend.tokens import KeySource, SecretKeySource, TokenVerifier
 from backend.user_store import UserProvisioner
 
 logger = logging.getLogger("backend")
-
-# Request headers a browser frontend sends, and response headers it may read.
-CORS_ALLOW_HEADERS = [
-    "Authorization",
-    "Content-Type",
-    "If-Match",
-    "If-None-Match",
-    "Idempotency-Key",
-    "X-Request-ID",
-]
-CORS_EXPOSE_HEADERS = [
-    "Location",
-    "ETag",
-    "Link",
-    "X-Total-Count",
-    "Idempotent-Replayed",
-    "X-Request-ID",
-    "Retry-After",
-    "RateLimit",
-    "RateLimit-Policy",
-]
 
 
 def build_token_verifier(
@@ -186,26 +160,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     serve_tidy_openapi(app)
     install_error_handlers(app)
 
-    # Added innermost first: the fast path (routes/fast_path.py) sees only requests every other
-    # layer has let through. Outermost: telemetry sees every response; then security headers
-    # and CORS, so even a 401, 429 or 500 carries them; the rate limiter runs before auth.
+    # The fast path (routes/fast_path.py) sees only what the edge (middleware/edge.py) let in.
     if settings.fast_path_enabled:
         app.add_middleware(TaskFastPath)
-    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
-    app.add_middleware(BearerAuthMiddleware)
-    if settings.rate_limit_enabled:
-        app.add_middleware(RateLimitMiddleware, settings=settings, metrics=metrics)
-    app.add_middleware(UnexpectedErrorMiddleware)
-    app.add_middleware(
-        CORSMiddleware,
-        allow_origins=settings.cors_origins,
-        allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
-        allow_headers=CORS_ALLOW_HEADERS,
-        expose_headers=CORS_EXPOSE_HEADERS,
-        max_age=600,
-    )
-    app.add_middleware(SecurityHeadersMiddleware)
-    app.add_middleware(TelemetryMiddleware, metrics=metrics, access_log=settings.access_log)
+    app.add_middleware(Edge, settings=settings, metrics=metrics)
     return app
 
 

@@ -1,14 +1,15 @@
-"""Bearer authentication for `/api/`, as pure ASGI middleware.
+"""Bearer authentication for `/api/`, checked by the edge (`edge.py`) for every request.
 
 It runs before routing and body validation, so an unauthenticated request learns only that it
 is unauthenticated. On success the verified user is put on `request.state.user`.
 `authenticate` verifies a request's token at most once, whoever asks first (the rate limiter,
-which needs the user's id, runs before this middleware).
+which needs the user's id, asks before this check).
 """
 
 import logging
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.responses import Response
+from starlette.types import Scope
 
 from backend.errors import error_response
 from backend.tokens import AuthenticatedUser, AuthError, TokenVerifier
@@ -53,41 +54,32 @@ async def authenticate(scope: Scope) -> AuthenticatedUser | AuthError:
     return outcome
 
 
-class BearerAuthMiddleware:
-    """Verifies the bearer token of every request under `/api/`."""
+async def authentication_refusal(scope: Scope) -> Response | None:
+    """401 (or 503 while JWKS keys cannot be fetched) for an `/api/` request without a valid
+    bearer token; otherwise None, with the verified user on the scope's state."""
+    if not scope["path"].startswith(PROTECTED_PREFIX):
+        return None
+    outcome = await authenticate(scope)
+    if isinstance(outcome, AuthError):
+        logger.info(
+            "authentication failed: reason=%s method=%s path=%s",
+            outcome.reason,
+            scope["method"],
+            scope["path"],
+        )
+        metrics = scope["app"].state.metrics
+        if metrics is not None:
+            metrics.auth_failures.labels(outcome.reason).inc()
+        return error_response(outcome.status, outcome.message, headers=_failure_headers(outcome))
+    scope.setdefault("state", {})["user"] = outcome
+    return None
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(PROTECTED_PREFIX):
-            await self.app(scope, receive, send)
-            return
-        outcome = await authenticate(scope)
-        if isinstance(outcome, AuthError):
-            logger.info(
-                "authentication failed: reason=%s method=%s path=%s",
-                outcome.reason,
-                scope["method"],
-                scope["path"],
-            )
-            metrics = scope["app"].state.metrics
-            if metrics is not None:
-                metrics.auth_failures.labels(outcome.reason).inc()
-            response = error_response(
-                outcome.status, outcome.message, headers=self._failure_headers(outcome)
-            )
-            await response(scope, receive, send)
-            return
-        scope.setdefault("state", {})["user"] = outcome
-        await self.app(scope, receive, send)
-
-    @staticmethod
-    def _failure_headers(error: AuthError) -> dict[str, str]:
-        if error.status == 503:
-            return {"Retry-After": str(JWKS_RETRY_AFTER_SECONDS)}
-        if error.reason == "missing":
-            return {"WWW-Authenticate": _REALM}
-        description = error.message.replace('"', "'")
-        challenge = f'{_REALM}, error="invalid_token", error_description="{description}"'
-        return {"WWW-Authenticate": challenge}
+def _failure_headers(error: AuthError) -> dict[str, str]:
+    if error.status == 503:
+        return {"Retry-After": str(JWKS_RETRY_AFTER_SECONDS)}
+    if error.reason == "missing":
+        return {"WWW-Authenticate": _REALM}
+    description = error.message.replace('"', "'")
+    challenge = f'{_REALM}, error="invalid_token", error_description="{description}"'
+    return {"WWW-Authenticate": challenge}

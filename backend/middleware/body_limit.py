@@ -1,38 +1,40 @@
 """Refuses request bodies over the configured size with 413, before anything buffers them."""
 
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.responses import Response
+from starlette.types import Message, Receive, Scope
 
 from backend.errors import error_response
 
 TOO_LARGE = "Request body is too large"
 
 
-class BodySizeLimitMiddleware:
+class BodySizeLimit:
     """Checks `Content-Length` up front and counts the bytes of bodies streamed without it.
 
     A streamed body that passes the limit raises an `HTTPException(413)` from `receive`, which
     FastAPI passes through its body parsing untouched and the app's error handler renders.
     """
 
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
-        self.app = app
+    def __init__(self, max_body_bytes: int) -> None:
         self.max_body_bytes = max_body_bytes
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        declared = next(
-            (value for name, value in scope["headers"] if name == b"content-length"), b""
-        )
-        if declared.isdigit() and int(declared) > self.max_body_bytes:
-            response = error_response(
-                413, TOO_LARGE, headers={"Connection": "close"}, max_bytes=self.max_body_bytes
-            )
-            await response(scope, receive, send)
-            return
+    def refusal(self, scope: Scope) -> Response | None:
+        """413 for a declared `Content-Length` over the limit, before any byte is read."""
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                if value.isdigit() and int(value) > self.max_body_bytes:
+                    return error_response(
+                        413,
+                        TOO_LARGE,
+                        headers={"Connection": "close"},
+                        max_bytes=self.max_body_bytes,
+                    )
+                break
+        return None
 
+    def limited(self, receive: Receive) -> Receive:
+        """`receive`, counting body bytes and refusing past the limit."""
         received = 0
 
         async def limited_receive() -> Message:
@@ -46,4 +48,4 @@ class BodySizeLimitMiddleware:
                     )
             return message
 
-        await self.app(scope, limited_receive, send)
+        return limited_receive

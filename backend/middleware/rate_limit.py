@@ -1,12 +1,14 @@
 """Rate limits per user (reads, and stricter writes) and per client IP when unauthenticated.
 
-Pure ASGI, before authentication answers: a request with a valid token counts against its
-user, anything else against its IP address, so failed logins are limited too. Every limited
-response carries the IETF `RateLimit-Policy` and `RateLimit` headers; over quota the answer is
-429 with `Retry-After`. Health, readiness and metrics are exempt: a probe must never be refused.
+Checked by the edge (`edge.py`) before authentication answers: a request with a valid token
+counts against its user, anything else against its IP address, so failed logins are limited
+too. Every limited response carries the IETF `RateLimit-Policy` and `RateLimit` headers; over
+quota the answer is 429 with `Retry-After`. Health, readiness and metrics are exempt: a probe
+must never be refused.
 """
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.responses import Response
+from starlette.types import Scope
 
 from backend.client_address import ClientAddress
 from backend.config import Settings
@@ -20,9 +22,13 @@ EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-class RateLimitMiddleware:
-    def __init__(self, app: ASGIApp, settings: Settings, metrics: Metrics | None) -> None:
-        self.app = app
+Header = tuple[bytes, bytes]
+
+
+class RateLimitGate:
+    """Counts each request against its quota; checked by the edge before authentication."""
+
+    def __init__(self, settings: Settings, metrics: Metrics | None) -> None:
         self.metrics = metrics
         window = settings.rate_limit_window_seconds
         self.reads = Policy("reads", settings.rate_limit_reads, window)
@@ -34,29 +40,21 @@ class RateLimitMiddleware:
         }
         self.client_address = ClientAddress(settings.trusted_proxies)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in EXEMPT_PATHS:
-            await self.app(scope, receive, send)
-            return
+    async def check(self, scope: Scope) -> tuple[list[Header], Response | None]:
+        """The `RateLimit` headers for the response, and the 429 if the quota is spent."""
+        if scope["path"] in EXEMPT_PATHS:
+            return [], None
         key, policy = await self._key_and_policy(scope)
         limiter: RateLimiter = scope["app"].state.rate_limiter
         decision = await limiter.hit(key, policy)
         if decision is None:
             if self.metrics is not None:
                 self.metrics.rate_limit_fail_open.inc()
-            await self.app(scope, receive, send)
-            return
+            return [], None
         headers = [self._policy_headers[policy], _state_header(policy, decision)]
-        if not decision.allowed:
-            await self._refuse(scope, receive, send, policy, decision, headers)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", ()), *headers]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+        if decision.allowed:
+            return headers, None
+        return headers, self._refusal(policy, decision)
 
     async def _key_and_policy(self, scope: Scope) -> tuple[str, Policy]:
         if scope["path"].startswith(PROTECTED_PREFIX):
@@ -66,26 +64,16 @@ class RateLimitMiddleware:
                 return f"{policy.name}:user:{outcome.id}", policy
         return f"anonymous:ip:{self.client_address(scope)}", self.anonymous
 
-    async def _refuse(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        policy: Policy,
-        decision: Decision,
-        headers: list[tuple[bytes, bytes]],
-    ) -> None:
+    def _refusal(self, policy: Policy, decision: Decision) -> Response:
         if self.metrics is not None:
             self.metrics.rate_limited.labels(policy.name).inc()
-        response = error_response(
+        return error_response(
             429,
             "Too many requests, slow down",
             headers={"Retry-After": str(decision.reset_after)},
             policy=policy.name,
             retry_after=decision.reset_after,
         )
-        response.raw_headers.extend(headers)
-        await response(scope, receive, send)
 
 
 def _state_header(policy: Policy, decision: Decision) -> tuple[bytes, bytes]:

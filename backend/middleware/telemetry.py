@@ -1,18 +1,17 @@
-"""Request id, one access log line and the request metrics of every HTTP request (pure ASGI).
+"""Request id, one access log line and the request metrics of every HTTP request.
 
-Outermost middleware: it times the whole exchange, sees every status (401 and 429 included),
-and returns `X-Request-ID` on every response: the client's own when well-formed, else a new one.
+The edge (`edge.py`) times the whole exchange, so these see every status (401 and 429
+included), and returns `X-Request-ID` on every response: the client's own when well-formed,
+else a new one.
 """
 
 import logging
 import random
 import re
-import time
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from backend.errors import documented_paths
-from backend.log_config import request_id_var
 from backend.metrics import Metrics
 
 access_logger = logging.getLogger("backend.access")
@@ -41,7 +40,8 @@ def route_template(scope: Scope) -> str:
     return UNMATCHED_ROUTE
 
 
-def _request_id(scope: Scope) -> str:
+def request_id(scope: Scope) -> str:
+    """The client's `X-Request-ID` when well-formed, else a new one."""
     for name, value in scope["headers"]:
         if name == REQUEST_ID_HEADER:
             if _WELL_FORMED_REQUEST_ID.fullmatch(value):
@@ -52,36 +52,14 @@ def _request_id(scope: Scope) -> str:
     return f"{random.getrandbits(128):032x}"
 
 
-class TelemetryMiddleware:
-    def __init__(self, app: ASGIApp, metrics: Metrics | None, access_log: bool) -> None:
-        self.app = app
+class RequestTelemetry:
+    """The access log line and the request metrics of one finished exchange."""
+
+    def __init__(self, metrics: Metrics | None, access_log: bool) -> None:
         self.metrics = metrics
         self.access_log = access_log
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        request_id = _request_id(scope)
-        id_header = (REQUEST_ID_HEADER, request_id.encode("ascii"))
-        context_token = request_id_var.set(request_id)
-        status = 500
-
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [*message.get("headers", ()), id_header]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_id)
-        finally:
-            self._record(scope, status, time.perf_counter() - started)
-            request_id_var.reset(context_token)
-
-    def _record(self, scope: Scope, status: int, seconds: float) -> None:
+    def record(self, scope: Scope, status: int, seconds: float) -> None:
         log = self.access_log and access_logger.isEnabledFor(logging.INFO)
         if self.metrics is None and not log:
             return
