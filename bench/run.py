@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import collections
 import json
+import math
 import os
 import platform
 import re
@@ -43,7 +44,7 @@ from bench.seed import Seeded, seed  # noqa: E402
 
 SCENARIOS = ("list", "get", "create", "toggle", "replace", "mixed")
 WRITES_NEW_ROWS = {"create", "mixed"}
-FIRST_CONTACT_REQUESTS_PER_USER = 4
+FIRST_CONTACT_REQUESTS_PER_USER = 2
 PROFILE_RATE = 250  # py-spy samples per second
 SECRET = "bench-secret-0123456789abcdef0123456789abcdef"
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/tasks_bench"
@@ -258,10 +259,18 @@ def measure(options: Options, seeded: Seeded, server: Server, scenario: str) -> 
 
 def first_contact(options: Options, seeded: Seeded, server: Server, workers: int) -> None:
     """Send every user to every worker a few times, so that first-request work (token check,
-    user row provisioning) is done before anything is measured."""
-    sent = 0
-    while sent < FIRST_CONTACT_REQUESTS_PER_USER * seeded.users * workers:
-        sent += wrk(server.url, seeded.users_file, "list", 2, options.connections, 2)["requests"]
+    user row provisioning) is done before anything is measured.
+
+    Each wrk thread walks the users in order from its own offset, starting afresh with every
+    run, so one run must be long enough for each thread to pass every user that many times:
+    a short probe run gives the rate, then one run of the length that rate needs.
+    """
+    threads = 2
+    probe = wrk(server.url, seeded.users_file, "list", 2, options.connections, threads)
+    rate = max(probe["requests"] / 2, 1)
+    per_thread = FIRST_CONTACT_REQUESTS_PER_USER * seeded.users * workers
+    seconds = math.ceil(per_thread * threads / rate) + 1
+    wrk(server.url, seeded.users_file, "list", seconds, options.connections, threads)
 
 
 def run_scenarios(options: Options, seeded: Seeded) -> list[dict[str, Any]]:
