@@ -5,6 +5,9 @@ Per the IETF httpapi Idempotency-Key draft. A key belongs to one user. The key i
 so a concurrent duplicate waits on the unique key until that transaction ends, then replays the
 stored response (or, if it rolled back, claims the key itself). Expired keys are reclaimed by
 the claim itself, and deleted by `purge_expired` at startup and then periodically.
+
+Like the task statements (`task_store.py`), each statement is built once with bound
+parameters, a key's owner among them: `IdempotencyKeys._params` binds it on every call.
 """
 
 import asyncio
@@ -12,10 +15,11 @@ import contextlib
 import hashlib
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
+from typing import Any
 
 import orjson
-from sqlalchemy import Insert, delete, select, update
+from sqlalchemy import Insert, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -25,6 +29,12 @@ from backend.sql_runner import StatementRunner
 logger = logging.getLogger("backend.idempotency")
 
 key_table = IdempotencyKey.__table__
+
+# Parameters outside VALUES and SET are named unlike any column: in an INSERT or UPDATE,
+# SQLAlchemy reserves a column's name for that column's value.
+_OWNER = bindparam("owner_id")
+_KEY = bindparam("idempotency_key")
+_EXPIRED_BEFORE = bindparam("expired_before")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,60 +66,87 @@ class IdempotencyKeys:
         """The same keys on `runner`: the transaction that also writes the task."""
         return IdempotencyKeys(runner, self._owner_id, self._ttl)
 
-    def _claim_statement(self, key: str, request_fingerprint: str, now: datetime) -> Insert:
-        dialect_insert = (
-            postgresql.insert if self._runner.dialect_name == "postgresql" else sqlite.insert
-        )
-        statement = dialect_insert(key_table).values(
-            user_id=self._owner_id, key=key, fingerprint=request_fingerprint, created_at=now
-        )
-        return statement.on_conflict_do_update(
-            index_elements=[key_table.c.user_id, key_table.c.key],
-            set_={
-                "fingerprint": statement.excluded.fingerprint,
-                "created_at": statement.excluded.created_at,
-                "status_code": None,
-                "response_body": None,
-                "location": None,
-            },
-            where=key_table.c.created_at < now - self._ttl,
-        )
+    def _params(self, **values: Any) -> dict[str, Any]:
+        """The values of one statement, always with this store's owner."""
+        values["owner_id"] = self._owner_id
+        return values
 
     async def claim(self, key: str, request_fingerprint: str) -> bool:
         """True when this request now owns the key (new, or its previous use has expired)."""
-        statement = self._claim_statement(key, request_fingerprint, utc_now()).returning(
-            key_table.c.key
+        statement = (
+            _CLAIM_POSTGRESQL if self._runner.dialect_name == "postgresql" else _CLAIM_SQLITE
         )
-        return await self._runner.one_or_none(statement) is not None
+        now = utc_now()
+        params = self._params(
+            idempotency_key=key,
+            fingerprint=request_fingerprint,
+            created_at=now,
+            expired_before=now - self._ttl,
+        )
+        return await self._runner.one_or_none(statement, params) is not None
 
     async def stored(self, key: str) -> StoredResponse | None:
-        statement = select(
-            key_table.c.fingerprint,
-            key_table.c.status_code,
-            key_table.c.response_body,
-            key_table.c.location,
-        ).where(key_table.c.user_id == self._owner_id, key_table.c.key == key)
-        row = await self._runner.one_or_none(statement)
+        row = await self._runner.one_or_none(_STORED, self._params(idempotency_key=key))
         if row is None:
             return None
         body = None if row["response_body"] is None else row["response_body"].encode()
         return StoredResponse(row["fingerprint"], row["status_code"], body, row["location"])
 
     async def record(self, key: str, status_code: int, body: bytes, location: str | None) -> None:
-        statement = (
-            update(key_table)
-            .where(key_table.c.user_id == self._owner_id, key_table.c.key == key)
-            .values(status_code=status_code, response_body=body.decode(), location=location)
+        params = self._params(
+            idempotency_key=key,
+            status_code=status_code,
+            response_body=body.decode(),
+            location=location,
         )
-        await self._runner.all(statement)
+        await self._runner.all(_RECORD, params)
+
+
+def _claim_statement(dialect_insert: Any) -> Insert:
+    """Claim a key: insert it, or take over its row once the previous use has expired."""
+    statement = dialect_insert(key_table).values(
+        user_id=_OWNER,
+        key=_KEY,
+        fingerprint=bindparam("fingerprint"),
+        created_at=bindparam("created_at"),
+    )
+    return statement.on_conflict_do_update(
+        index_elements=[key_table.c.user_id, key_table.c.key],
+        set_={
+            "fingerprint": statement.excluded.fingerprint,
+            "created_at": statement.excluded.created_at,
+            "status_code": None,
+            "response_body": None,
+            "location": None,
+        },
+        where=key_table.c.created_at < _EXPIRED_BEFORE,
+    ).returning(key_table.c.key)
+
+
+_CLAIM_POSTGRESQL = _claim_statement(postgresql.insert)
+_CLAIM_SQLITE = _claim_statement(sqlite.insert)
+_STORED = select(
+    key_table.c.fingerprint,
+    key_table.c.status_code,
+    key_table.c.response_body,
+    key_table.c.location,
+).where(key_table.c.user_id == _OWNER, key_table.c.key == _KEY)
+_RECORD = (
+    update(key_table)
+    .where(key_table.c.user_id == _OWNER, key_table.c.key == _KEY)
+    .values(
+        status_code=bindparam("status_code"),
+        response_body=bindparam("response_body"),
+        location=bindparam("location"),
+    )
+)
+_PURGE = delete(key_table).where(key_table.c.created_at < _EXPIRED_BEFORE)
 
 
 async def purge_expired(engine: AsyncEngine, ttl: timedelta) -> int:
     """Delete every key older than `ttl`; returns how many went."""
     async with engine.begin() as connection:
-        result = await connection.execute(
-            delete(key_table).where(key_table.c.created_at < utc_now() - ttl)
-        )
+        result = await connection.execute(_PURGE, {"expired_before": utc_now() - ttl})
     purged = result.rowcount
     if purged:
         logger.info("purged %d expired idempotency keys", purged)

@@ -1,17 +1,21 @@
 """How the stores' statements reach the database: through SQLAlchemy, or straight to asyncpg.
 
-`task_store.py` and `idempotency.py` build every statement with SQLAlchemy Core (the owner
-filter is added there); a runner only executes it and returns plain dict rows.
+`task_store.py` and `idempotency.py` build each statement shape once, with a `bindparam()` for
+every value (the owner filter included, added there), and pass a runner that statement with a
+dict of values per call; a runner only executes it and returns plain dict rows.
 
-- `EngineRunner` runs each statement in its own transaction on the SQLAlchemy engine (SQLite).
+- `EngineRunner` runs each statement in its own transaction on the SQLAlchemy engine (SQLite),
+  as `connection.execute(statement, params)`.
 - `AsyncpgRunner` is the PostgreSQL request path. SQLAlchemy's execution layer (pool checkout
   with pre-ping, BEGIN/COMMIT, greenlet hops, result machinery) costs several times the query
-  itself here (bench/README.md): so each statement is compiled by SQLAlchemy's own compiler
-  once per shape (its cache key, as the engine does), and the bound parameters, with the column
-  types' processors applied, go to a raw asyncpg connection from a dedicated pool, in
-  autocommit. Each task operation is one statement, so autocommit is exactly as atomic as the
+  itself here (bench/README.md), and so would building a statement and its cache key per
+  request: so each prebuilt statement object is compiled by SQLAlchemy's own compiler once
+  (cached by the object's identity, which is why statements must be long-lived), and a call
+  only picks its values by name, through the column types' bind processors, into asyncpg's
+  positional arguments, for a raw asyncpg connection from a dedicated pool, in autocommit.
+  Each task operation is one statement, so autocommit is exactly as atomic as the
   BEGIN/COMMIT pair it saves. It relies on SQLAlchemy internals the engine itself uses
-  (`_generate_cache_key`, `_bind_processors`, `_result_columns`), pinned by the SQLAlchemy
+  (`positiontup`, `binds`, `_bind_processors`, `_result_columns`), pinned by the SQLAlchemy
   version and exercised by the whole test suite on PostgreSQL.
 
 Work that must commit together (an idempotency key, the task and the stored response) runs in
@@ -19,7 +23,7 @@ Work that must commit together (an idempotency key, the task and the stored resp
 """
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, Protocol
 
@@ -30,20 +34,23 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.sql import ClauseElement
 
 Row = dict[str, Any]
+Params = Mapping[str, Any]
 _COMPILED_CACHE_SIZE = 500
 
 
 class StatementRunner(Protocol):
-    """Runs one statement and returns its rows as dicts."""
+    """Runs one prebuilt statement with the values of its bound parameters, and returns its rows
+    as dicts. A parameter missing from `params` is an error (KeyError on the asyncpg path), never
+    NULL."""
 
     @property
     def dialect_name(self) -> str: ...
 
-    async def all(self, statement: ClauseElement) -> list[Row]: ...
+    async def all(self, statement: ClauseElement, params: Params) -> list[Row]: ...
 
-    async def one_or_none(self, statement: ClauseElement) -> Row | None: ...
+    async def one_or_none(self, statement: ClauseElement, params: Params) -> Row | None: ...
 
-    async def one(self, statement: ClauseElement) -> Row: ...
+    async def one(self, statement: ClauseElement, params: Params) -> Row: ...
 
     def transaction(self) -> AbstractAsyncContextManager["StatementRunner"]: ...
 
@@ -54,15 +61,15 @@ class _RowReads:
 
     __slots__ = ()
 
-    async def all(self, statement: ClauseElement) -> list[Row]:
+    async def all(self, statement: ClauseElement, params: Params) -> list[Row]:
         raise NotImplementedError
 
-    async def one_or_none(self, statement: ClauseElement) -> Row | None:
-        rows = await self.all(statement)
+    async def one_or_none(self, statement: ClauseElement, params: Params) -> Row | None:
+        rows = await self.all(statement, params)
         return rows[0] if rows else None
 
-    async def one(self, statement: ClauseElement) -> Row:
-        row = await self.one_or_none(statement)
+    async def one(self, statement: ClauseElement, params: Params) -> Row:
+        row = await self.one_or_none(statement, params)
         if row is None:
             raise LookupError("the statement returned no row")
         return row
@@ -80,8 +87,8 @@ class _ConnectionRunner(_RowReads):
     def dialect_name(self) -> str:
         return self._connection.dialect.name
 
-    async def all(self, statement: ClauseElement) -> list[Row]:
-        result = await self._connection.execute(statement)  # type: ignore[call-overload]
+    async def all(self, statement: ClauseElement, params: Params) -> list[Row]:
+        result = await self._connection.execute(statement, params)  # type: ignore[call-overload]
         return [dict(row) for row in result.mappings()] if result.returns_rows else []
 
     @asynccontextmanager
@@ -101,9 +108,9 @@ class EngineRunner(_RowReads):
     def dialect_name(self) -> str:
         return self._engine.dialect.name
 
-    async def all(self, statement: ClauseElement) -> list[Row]:
+    async def all(self, statement: ClauseElement, params: Params) -> list[Row]:
         async with self._engine.begin() as connection:
-            return await _ConnectionRunner(connection).all(statement)
+            return await _ConnectionRunner(connection).all(statement, params)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_ConnectionRunner]:
@@ -115,53 +122,67 @@ class EngineRunner(_RowReads):
 
 
 class _Shape:
-    """One compiled statement shape: its SQL and how to bind and read its values."""
+    """One compiled statement: its SQL, where each positional argument comes from, and how its
+    result columns are read."""
 
-    __slots__ = ("bind_processors", "compiled", "positions", "result_processors", "sql")
+    __slots__ = ("arguments", "result_processors", "sql", "statement")
 
-    def __init__(self, compiled: Any, dialect: Dialect) -> None:
+    def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
+        compiled: Any = statement.compile(dialect=dialect, column_keys=[])
         if compiled.insert_prefetch or compiled.update_prefetch or compiled.post_compile_params:
             raise TypeError("statement needs SQLAlchemy's execution context: use EngineRunner")
-        self.compiled = compiled
+        # Held so that the statement's id, the cache key, cannot be reused while cached.
+        self.statement = statement
         self.sql: str = compiled.string
-        self.positions: Sequence[str] = compiled.positiontup or ()
-        self.bind_processors: dict[str, Callable[[Any], Any]] = dict(compiled._bind_processors)
+        processors = compiled._bind_processors
+        # Per position: (the caller's parameter name, its processor, None), or, for a bound
+        # parameter that carries its own value (a literal such as `version = 1`),
+        # (None, None, that value already processed).
+        self.arguments: list[tuple[str | None, Callable[[Any], Any] | None, Any]] = []
+        for name in compiled.positiontup or ():
+            bind = compiled.binds[name]
+            processor = processors.get(name)
+            if bind.required:
+                self.arguments.append((bind.key, processor, None))
+            else:
+                value = bind.effective_value
+                self.arguments.append(
+                    (None, None, value if processor is None else processor(value))
+                )
         self.result_processors: list[tuple[str, Callable[[Any], Any]]] = []
         for column in compiled._result_columns or ():
             processor = column.type.result_processor(dialect, None)
             if processor is not None:
                 self.result_processors.append((column.keyname, processor))
 
+    def bind(self, params: Params) -> list[Any]:
+        """asyncpg's positional arguments: KeyError for a parameter missing from `params`."""
+        arguments = []
+        for name, processor, value in self.arguments:
+            if name is None:
+                arguments.append(value)
+            elif processor is None:
+                arguments.append(params[name])
+            else:
+                arguments.append(processor(params[name]))
+        return arguments
+
 
 class CompiledStatements:
-    """SQLAlchemy statements as asyncpg SQL and arguments, compiled once per shape."""
+    """Prebuilt SQLAlchemy statements as asyncpg SQL, compiled once per statement object."""
 
     def __init__(self, dialect: Dialect | None = None) -> None:
         self._dialect = dialect or PGDialect_asyncpg()
-        self._shapes: dict[Any, _Shape] = {}
+        self._shapes: dict[int, _Shape] = {}
 
-    def bind(self, statement: ClauseElement) -> tuple[_Shape, list[Any]]:
-        cache_key = statement._generate_cache_key()
-        if cache_key is None:
-            raise TypeError("statement has no cache key: use EngineRunner")
-        shape = self._shapes.get(cache_key.key)
+    def bind(self, statement: ClauseElement, params: Params) -> tuple[_Shape, list[Any]]:
+        shape = self._shapes.get(id(statement))
         if shape is None:
-            compiled = statement.compile(dialect=self._dialect, cache_key=cache_key, column_keys=[])
-            shape = _Shape(compiled, self._dialect)
+            shape = _Shape(statement, self._dialect)
             if len(self._shapes) >= _COMPILED_CACHE_SIZE:
                 self._shapes.clear()
-            self._shapes[cache_key.key] = shape
-        values = shape.compiled.construct_params(
-            extracted_parameters=cache_key.bindparams,
-            escape_names=False,
-            _collected_params=cache_key.params,
-        )
-        processors = shape.bind_processors
-        arguments = [
-            processors[name](values[name]) if name in processors else values[name]
-            for name in shape.positions
-        ]
-        return shape, arguments
+            self._shapes[id(statement)] = shape
+        return shape, shape.bind(params)
 
 
 def _row(shape: _Shape, record: asyncpg.Record) -> Row:
@@ -182,13 +203,13 @@ class _AsyncpgConnectionRunner(_RowReads):
         self._connection = connection
         self._statements = statements
 
-    async def all(self, statement: ClauseElement) -> list[Row]:
-        shape, arguments = self._statements.bind(statement)
+    async def all(self, statement: ClauseElement, params: Params) -> list[Row]:
+        shape, arguments = self._statements.bind(statement, params)
         records = await self._connection.fetch(shape.sql, *arguments)
         return [_row(shape, record) for record in records]
 
-    async def one_or_none(self, statement: ClauseElement) -> Row | None:
-        shape, arguments = self._statements.bind(statement)
+    async def one_or_none(self, statement: ClauseElement, params: Params) -> Row | None:
+        shape, arguments = self._statements.bind(statement, params)
         record = await self._connection.fetchrow(shape.sql, *arguments)
         return None if record is None else _row(shape, record)
 
@@ -221,8 +242,8 @@ class AsyncpgRunner(_RowReads):
         async with asyncio.timeout(self._acquire_timeout):
             return await self._pool.acquire()
 
-    async def all(self, statement: ClauseElement) -> list[Row]:
-        shape, arguments = self._statements.bind(statement)
+    async def all(self, statement: ClauseElement, params: Params) -> list[Row]:
+        shape, arguments = self._statements.bind(statement, params)
         connection = await self._acquire()
         try:
             records = await connection.fetch(shape.sql, *arguments)
@@ -230,8 +251,8 @@ class AsyncpgRunner(_RowReads):
             await self._pool.release(connection)
         return [_row(shape, record) for record in records]
 
-    async def one_or_none(self, statement: ClauseElement) -> Row | None:
-        shape, arguments = self._statements.bind(statement)
+    async def one_or_none(self, statement: ClauseElement, params: Params) -> Row | None:
+        shape, arguments = self._statements.bind(statement, params)
         connection = await self._acquire()
         try:
             record = await connection.fetchrow(shape.sql, *arguments)

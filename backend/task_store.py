@@ -1,12 +1,20 @@
 """Task queries, every one of them confined to a single owner.
 
-`OwnedTasks` is the only code that reads or writes the task table. It is built for one user id
-and adds `user_id = :owner` to every statement itself, so a handler cannot forget the filter.
+`OwnedTasks` is the only code that reads or writes the task table. It is built for one user id:
+every statement it runs is confined by `_owned` to `user_id = :owner_id` (inserts set `user_id`
+from that same parameter), and `_params` binds `owner_id` to its user on every call, so a
+handler cannot forget the filter.
+
 Each operation is one SQL statement (`... RETURNING`), with no read-before-write; a write with
-a version precondition checks it in the same statement (`... AND (version = ... OR ...)`).
-The statements run on a `StatementRunner` (`sql_runner.py`): straight on asyncpg on PostgreSQL.
+a version precondition checks it in the same statement (`... AND (version = :v0 OR ...)`).
+Each statement shape is built once, with a `bindparam()` for every value: module constants,
+or cached builders keyed by the few choices that change the SQL (sort order, completion
+filter, search or not; the fields a write sets and how many versions `If-Match` accepts). A
+request only passes values. The statements run on a `StatementRunner` (`sql_runner.py`):
+straight on asyncpg on PostgreSQL.
 """
 
+import functools
 from collections.abc import AsyncIterator, Collection, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -15,8 +23,11 @@ from typing import Any, TypeVar
 from sqlalchemy import (
     ColumnElement,
     Delete,
+    Insert,
+    Integer,
     Select,
     Update,
+    bindparam,
     delete,
     false,
     func,
@@ -46,6 +57,18 @@ _columns = (
 )
 # Fields a list may be sorted by; each has an index (user_id, field, id) in models.py.
 SORT_FIELDS = ("created_at", "updated_at", "title", "id")
+# Fields a write may set; anything else is refused before a statement is built for it.
+_WRITABLE_FIELDS = frozenset({"title", "description", "completed"})
+
+# Parameters outside VALUES and SET are named unlike any column: in an INSERT or UPDATE,
+# SQLAlchemy reserves a column's name for that column's value.
+_OWNER = bindparam("owner_id")
+_TASK_ID = bindparam("task_id")
+_SEARCH = bindparam("search")
+_LIMIT = bindparam("limit", type_=Integer)
+_OFFSET = bindparam("offset", type_=Integer)
+# What `icontains(..., autoescape=True)` does to a literal, done to the bound search value.
+_LIKE_ESCAPE = "/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,100 +103,66 @@ class OwnedTasks:
     def owner_id(self) -> str:
         return self._owner_id
 
-    def _owned(self, statement: _Statement) -> _Statement:
-        return statement.where(task_table.c.user_id == self._owner_id)
+    @staticmethod
+    def _owned(statement: _Statement) -> _Statement:
+        """`statement` confined to the owner that `_params` binds."""
+        return statement.where(task_table.c.user_id == _OWNER)
 
-    def _filtered(
-        self, statement: Select[Any], completed: bool | None, search: str | None
-    ) -> Select[Any]:
-        statement = self._owned(statement)
-        if completed is not None:
-            statement = statement.where(task_table.c.completed == completed)
-        if search:
-            statement = statement.where(
-                task_table.c.title.icontains(search, autoescape=True)
-                | task_table.c.description.icontains(search, autoescape=True)
-            )
-        return statement
+    def _params(self, **values: Any) -> dict[str, Any]:
+        """The values of one statement, always with this store's owner."""
+        values["owner_id"] = self._owner_id
+        return values
 
-    def _count(self, completed: bool | None, search: str | None) -> Select[Any]:
-        """How many tasks match: read from the trigger-kept `task_count` row, or counted when
-        searching (a substring search reads every task of the user anyway)."""
+    def _page_plan(
+        self, *, completed: bool | None, search: str | None, sort: str, limit: int, offset: int
+    ) -> tuple[Select[Any], Select[Any], dict[str, Any]]:
+        """The page statement, its total alone, and the values of both."""
+        page, count = _page_statements(sort, completed, bool(search))
+        values: dict[str, Any] = {"limit": limit, "offset": offset}
         if search:
-            return self._filtered(select(func.count()).select_from(task_table), completed, search)
-        if completed is None:
-            column = count_table.c.total
-        elif completed:
-            column = count_table.c.completed
-        else:
-            column = count_table.c.total - count_table.c.completed
-        return select(column).where(count_table.c.user_id == self._owner_id)
+            values["search"] = _like_literal(search)
+        return page, count, self._params(**values)
 
     def page_query(
         self, *, completed: bool | None, search: str | None, sort: str, limit: int, offset: int
     ) -> tuple[Select[Any], Select[Any]]:
-        """The page statement, with the total as an uncorrelated scalar subquery, and that
-        total alone (for a page past the end, which has no row to carry it).
-
-        Each sort order reads the page off its own index (user_id, field, id), forwards or
-        backwards, with no sort step; the total is evaluated once per statement.
-        """
-        field = sort.removeprefix("-")
-        if field not in SORT_FIELDS:
-            raise ValueError(f"unknown sort field {field!r}")
-        order: list[ColumnElement[Any]] = [task_table.c[field]]
-        if field != "id":
-            order.append(task_table.c.id)
-        if sort.startswith("-"):
-            order = [column.desc() for column in order]
-        count = self._count(completed, search)
-        total = func.coalesce(count.scalar_subquery(), 0).label("total")
-        statement = (
-            self._filtered(select(*_columns, total), completed, search)
-            .order_by(*order)
-            .limit(limit)
-            .offset(offset)
+        """The statements `page` runs, with this owner's values bound into them (for EXPLAIN)."""
+        page, count, params = self._page_plan(
+            completed=completed, search=search, sort=sort, limit=limit, offset=offset
         )
-        return statement, count
+        return page.params(params), count.params(params)
 
     async def page(
         self, *, completed: bool | None, search: str | None, sort: str, limit: int, offset: int
     ) -> TaskPage:
         """One page and the total in one round trip (two only past the end of the list)."""
-        statement, count = self.page_query(
+        statement, count, params = self._page_plan(
             completed=completed, search=search, sort=sort, limit=limit, offset=offset
         )
-        rows = await self._runner.all(statement)
+        rows = await self._runner.all(statement, params)
         if rows:
             total = rows[0]["total"]
         elif offset == 0:
             total = 0
         else:
-            row = await self._runner.one_or_none(count)
+            row = await self._runner.one_or_none(count, params)
             total = (next(iter(row.values())) if row else None) or 0
         tasks = [{column.name: row[column.name] for column in _columns} for row in rows]
         return TaskPage(tasks, total)
 
     async def get(self, task_id: int) -> TaskRow | None:
-        statement = self._owned(select(*_columns)).where(task_table.c.id == task_id)
-        return await self._runner.one_or_none(statement)
+        return await self._runner.one_or_none(_GET, self._params(task_id=task_id))
 
     async def create(self, *, title: str, description: str | None, completed: bool) -> TaskRow:
         now = utc_now()
-        statement = (
-            insert(task_table)
-            .values(
-                user_id=self._owner_id,
-                title=title,
-                description=description,
-                completed=completed,
-                created_at=now,
-                updated_at=now,
-                version=1,
-            )
-            .returning(*_columns)
+        params = self._params(
+            title=title,
+            description=description,
+            completed=completed,
+            created_at=now,
+            updated_at=now,
         )
-        return await self._runner.one(statement)
+        return await self._runner.one(_CREATE, params)
 
     async def update(
         self, task_id: int, versions: Collection[int] | None, **values: Any
@@ -182,34 +171,164 @@ class OwnedTasks:
 
         None means no row matched: the task is missing, or its version was not accepted.
         """
-        statement = (
-            self._owned(update(task_table))
-            .where(task_table.c.id == task_id)
-            .values(**values, updated_at=utc_now(), version=task_table.c.version + 1)
-            .returning(*_columns)
-        )
-        if versions is not None:
-            statement = statement.where(_version_in(versions))
-        return await self._runner.one_or_none(statement)
+        return await self._write(task_id, versions, values, toggle=False)
 
     async def toggle(self, task_id: int, versions: Collection[int] | None) -> TaskRow | None:
         """Flip `completed` inside the UPDATE itself, so concurrent toggles never lose one."""
-        return await self.update(task_id, versions, completed=~task_table.c.completed)
+        return await self._write(task_id, versions, {}, toggle=True)
+
+    async def _write(
+        self,
+        task_id: int,
+        versions: Collection[int] | None,
+        values: dict[str, Any],
+        *,
+        toggle: bool,
+    ) -> TaskRow | None:
+        unknown = values.keys() - _WRITABLE_FIELDS
+        if unknown:
+            raise ValueError(f"not a writable task field: {sorted(unknown)}")
+        accepted = None if versions is None else sorted(versions)
+        statement = _update_statement(
+            tuple(sorted(values)), toggle, None if accepted is None else len(accepted)
+        )
+        params = self._params(
+            task_id=task_id, updated_at=utc_now(), **values, **_version_values(accepted)
+        )
+        return await self._runner.one_or_none(statement, params)
 
     async def delete(self, task_id: int, versions: Collection[int] | None) -> bool:
-        statement = (
-            self._owned(delete(task_table))
-            .where(task_table.c.id == task_id)
-            .returning(task_table.c.id)
+        accepted = None if versions is None else sorted(versions)
+        statement = _delete_statement(None if accepted is None else len(accepted))
+        params = self._params(task_id=task_id, **_version_values(accepted))
+        return await self._runner.one_or_none(statement, params) is not None
+
+
+def _like_literal(search: str) -> str:
+    """`search` matched literally by `LIKE ... ESCAPE '/'`: its wildcards and the escape
+    character itself escaped, exactly as `autoescape=True` escapes a literal."""
+    escape = _LIKE_ESCAPE
+    return (
+        search.replace(escape, escape + escape)
+        .replace("%", escape + "%")
+        .replace("_", escape + "_")
+    )
+
+
+def _filtered(statement: Select[Any], completed: bool | None, searching: bool) -> Select[Any]:
+    statement = OwnedTasks._owned(statement)
+    if completed is not None:
+        statement = statement.where(task_table.c.completed == completed)
+    if searching:
+        statement = statement.where(
+            task_table.c.title.icontains(_SEARCH, escape=_LIKE_ESCAPE)
+            | task_table.c.description.icontains(_SEARCH, escape=_LIKE_ESCAPE)
         )
-        if versions is not None:
-            statement = statement.where(_version_in(versions))
-        return await self._runner.one_or_none(statement) is not None
+    return statement
 
 
-def _version_in(versions: Collection[int]) -> ColumnElement[bool]:
-    """`version` is one of `versions`: one bound parameter each, so the statement keeps a fixed
-    shape per count (an expanding `IN` cannot be compiled once for asyncpg)."""
-    if not versions:
+@functools.cache
+def _count_statement(completed: bool | None, searching: bool) -> Select[Any]:
+    """How many tasks match: read from the trigger-kept `task_count` row, or counted when
+    searching (a substring search reads every task of the user anyway)."""
+    if searching:
+        return _filtered(select(func.count()).select_from(task_table), completed, searching)
+    if completed is None:
+        column = count_table.c.total
+    elif completed:
+        column = count_table.c.completed
+    else:
+        column = count_table.c.total - count_table.c.completed
+    return select(column).where(count_table.c.user_id == _OWNER)
+
+
+@functools.cache
+def _page_statements(
+    sort: str, completed: bool | None, searching: bool
+) -> tuple[Select[Any], Select[Any]]:
+    """The page statement, with the total as an uncorrelated scalar subquery, and that
+    total alone (for a page past the end, which has no row to carry it).
+
+    Each sort order reads the page off its own index (user_id, field, id), forwards or
+    backwards, with no sort step; the total is evaluated once per statement.
+    """
+    field = sort.removeprefix("-")
+    if field not in SORT_FIELDS:
+        raise ValueError(f"unknown sort field {field!r}")
+    order: list[ColumnElement[Any]] = [task_table.c[field]]
+    if field != "id":
+        order.append(task_table.c.id)
+    if sort.startswith("-"):
+        order = [column.desc() for column in order]
+    count = _count_statement(completed, searching)
+    total = func.coalesce(count.scalar_subquery(), 0).label("total")
+    statement = (
+        _filtered(select(*_columns, total), completed, searching)
+        .order_by(*order)
+        .limit(_LIMIT)
+        .offset(_OFFSET)
+    )
+    return statement, count
+
+
+_GET = OwnedTasks._owned(select(*_columns)).where(task_table.c.id == _TASK_ID)
+
+_CREATE: Insert = (
+    insert(task_table)
+    .values(
+        user_id=_OWNER,
+        title=bindparam("title"),
+        description=bindparam("description"),
+        completed=bindparam("completed"),
+        created_at=bindparam("created_at"),
+        updated_at=bindparam("updated_at"),
+        version=1,
+    )
+    .returning(*_columns)
+)
+
+
+@functools.lru_cache(maxsize=256)
+def _update_statement(fields: tuple[str, ...], toggle: bool, versions: int | None) -> Update:
+    """Set `fields` (and flip `completed`, for a toggle) on the task, if its version is one of
+    `versions` bound values (whatever its version, for None)."""
+    values: dict[str, Any] = {field: bindparam(field) for field in fields}
+    if toggle:
+        values["completed"] = ~task_table.c.completed
+    statement = (
+        OwnedTasks._owned(update(task_table))
+        .where(task_table.c.id == _TASK_ID)
+        .values(**values, updated_at=bindparam("updated_at"), version=task_table.c.version + 1)
+        .returning(*_columns)
+    )
+    if versions is not None:
+        statement = statement.where(_version_in(versions))
+    return statement
+
+
+@functools.lru_cache(maxsize=256)
+def _delete_statement(versions: int | None) -> Delete:
+    statement = (
+        OwnedTasks._owned(delete(task_table))
+        .where(task_table.c.id == _TASK_ID)
+        .returning(task_table.c.id)
+    )
+    if versions is not None:
+        statement = statement.where(_version_in(versions))
+    return statement
+
+
+def _version_in(count: int) -> ColumnElement[bool]:
+    """`version` is one of `count` accepted versions, bound as `v0`, `v1`, ...: one parameter
+    each, so the statement keeps a fixed shape per count (an expanding `IN` cannot be compiled
+    once for asyncpg). No accepted version matches nothing."""
+    if not count:
         return false()
-    return or_(*(task_table.c.version == version for version in sorted(versions)))
+    return or_(*(task_table.c.version == bindparam(f"v{index}") for index in range(count)))
+
+
+def _version_values(accepted: list[int] | None) -> dict[str, int]:
+    """The values of `_version_in`'s parameters, for versions in ascending order."""
+    if accepted is None:
+        return {}
+    return {f"v{index}": version for index, version in enumerate(accepted)}

@@ -29,6 +29,17 @@ async def test_search_takes_wildcards_literally(alice: ApiUser) -> None:
     assert await titles(alice, search="k\\s") == ["back\\slash"]
 
 
+async def test_search_takes_the_like_escape_character_literally(alice: ApiUser) -> None:
+    """The search is escaped with `/`: a `/` in it is a plain character too."""
+    for title in ["either/or", "eitheror", "50/%", "50%", "a/_b", "a_b"]:
+        await alice.create(title=title)
+
+    assert await titles(alice, search="r/o") == ["either/or"]
+    assert await titles(alice, search="/%") == ["50/%"]
+    assert await titles(alice, search="/_") == ["a/_b"]
+    assert await titles(alice, search="/") == ["a/_b", "50/%", "either/or"]
+
+
 async def test_search_combines_with_completion_filter(alice: ApiUser) -> None:
     await alice.create(title="report draft", completed=True)
     await alice.create(title="report final")
