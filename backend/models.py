@@ -62,6 +62,13 @@ class UTCDateTime(TypeDecorator[datetime]):
             return value.replace(tzinfo=UTC)
         return value
 
+    def result_processor(self, dialect: Dialect, coltype: object) -> Any:
+        """On PostgreSQL every driver reads `timestamptz` back zone-aware, so only the inner
+        type's processing remains: no call per timestamp of every row read."""
+        if dialect.name == "postgresql":
+            return self.impl_instance.result_processor(dialect, coltype)
+        return super().result_processor(dialect, coltype)
+
 
 def _timestamp_column(**kwargs: Any) -> Any:
     return Field(default_factory=utc_now, sa_column=Column(UTCDateTime(), nullable=False, **kwargs))

@@ -185,11 +185,21 @@ class CompiledStatements:
         return shape, shape.bind(params)
 
 
-def _row(shape: _Shape, record: asyncpg.Record) -> Row:
-    row = dict(record)
+def _rows(shape: _Shape, records: list[asyncpg.Record]) -> list[Row]:
+    """Records as dicts: zipped with the column names read once, about twice as fast as
+    `dict(record)`, which looks every name up again."""
+    if not records:
+        return []
+    keys = tuple(records[0].keys())
+    rows = [dict(zip(keys, record, strict=True)) for record in records]
     for key, processor in shape.result_processors:
-        row[key] = processor(row[key])
-    return row
+        for row in rows:
+            row[key] = processor(row[key])
+    return rows
+
+
+def _row(shape: _Shape, record: asyncpg.Record | None) -> Row | None:
+    return None if record is None else _rows(shape, [record])[0]
 
 
 class _AsyncpgConnectionRunner(_RowReads):
@@ -206,12 +216,12 @@ class _AsyncpgConnectionRunner(_RowReads):
     async def all(self, statement: ClauseElement, params: Params) -> list[Row]:
         shape, arguments = self._statements.bind(statement, params)
         records = await self._connection.fetch(shape.sql, *arguments)
-        return [_row(shape, record) for record in records]
+        return _rows(shape, records)
 
     async def one_or_none(self, statement: ClauseElement, params: Params) -> Row | None:
         shape, arguments = self._statements.bind(statement, params)
         record = await self._connection.fetchrow(shape.sql, *arguments)
-        return None if record is None else _row(shape, record)
+        return _row(shape, record)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator["_AsyncpgConnectionRunner"]:
@@ -249,7 +259,7 @@ class AsyncpgRunner(_RowReads):
             records = await connection.fetch(shape.sql, *arguments)
         finally:
             await self._pool.release(connection)
-        return [_row(shape, record) for record in records]
+        return _rows(shape, records)
 
     async def one_or_none(self, statement: ClauseElement, params: Params) -> Row | None:
         shape, arguments = self._statements.bind(statement, params)
@@ -258,7 +268,7 @@ class AsyncpgRunner(_RowReads):
             record = await connection.fetchrow(shape.sql, *arguments)
         finally:
             await self._pool.release(connection)
-        return None if record is None else _row(shape, record)
+        return _row(shape, record)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_AsyncpgConnectionRunner]:

@@ -147,8 +147,9 @@ class OwnedTasks:
         else:
             row = await self._runner.one_or_none(count, params)
             total = (next(iter(row.values())) if row else None) or 0
-        tasks = [{column.name: row[column.name] for column in _columns} for row in rows]
-        return TaskPage(tasks, total)
+        for row in rows:
+            del row["total"]
+        return TaskPage(rows, total)
 
     async def get(self, task_id: int) -> TaskRow | None:
         return await self._runner.one_or_none(_GET, self._params(task_id=task_id))
