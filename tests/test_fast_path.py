@@ -21,6 +21,8 @@ ALICE = "alice-id"
 BOB = "bob-id"
 _TIMESTAMP = re.compile(rb'"(created_at|updated_at)":"[^"]+"')
 _VOLATILE_HEADERS = frozenset({"date", "x-request-id"})
+# Seconds until the rate-limit window resets: a matter of when, not of which path answered.
+_RESET_IN = re.compile(r";t=\d+")
 
 Step = tuple[str, str, dict[str, Any]]
 
@@ -152,7 +154,9 @@ async def _exchange(
     headers = [("Authorization", f"Bearer {token_for(ALICE)}"), *items]
     response = await http.request(method, path, headers=headers, **options)
     kept = sorted(
-        (name, value) for name, value in response.headers.items() if name not in _VOLATILE_HEADERS
+        (name, _RESET_IN.sub(";t=<s>", value))
+        for name, value in response.headers.items()
+        if name not in _VOLATILE_HEADERS
     )
     body = _TIMESTAMP.sub(rb'"\1":"<time>"', response.content)
     return method, path, response.status_code, kept, body
