@@ -1,4 +1,4 @@
-"""The fast path answers exactly as FastAPI would: the same requests, the same responses.
+"""The fast path answers exactly as FastAPI would, and it does serve the well-formed requests.
 
 One script of requests, well-formed and not, runs against the API with the fast path on and
 with it off (`FAST_PATH_ENABLED=false`), each time on an empty database; every status, header
@@ -11,8 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import HTTPException
 from httpx import AsyncClient
 
+from backend.dependencies.tasks import owned_tasks
 from backend.main import create_app
 
 from conftest import emptied_postgres, make_settings, serving, token_for
@@ -183,3 +185,34 @@ async def test_the_fast_path_answers_every_request_as_fastapi_does(
     assert {200, 201, 204, 304, 400, 403, 404, 405, 412, 415, 422} <= statuses
     for expected, actual in zip(through_fastapi, through_fast_path, strict=True):
         assert actual == expected
+
+
+async def _fastapi_was_asked() -> None:
+    raise HTTPException(status_code=418, detail={"error": "FastAPI's task route was used"})
+
+
+async def test_well_formed_requests_are_served_without_fastapi_routing(
+    engine_name: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """With FastAPI's task dependency broken, the fast path still serves what it should."""
+    settings = make_settings(await _fresh_database(engine_name, request, tmp_path / "t.db"))
+    app = create_app(settings)
+    app.dependency_overrides[owned_tasks] = _fastapi_was_asked
+    tasks = f"/api/{ALICE}/tasks"
+    headers = {"Authorization": f"Bearer {token_for(ALICE)}"}
+    async with serving(app) as http:
+        created = await http.post(tasks, json={"title": "Fast"}, headers=headers)
+        assert created.status_code == 201, created.text
+        task = f"{tasks}/{created.json()['id']}"
+        answers = [
+            created,
+            await http.get(tasks, params={"limit": "5", "sort": "title"}, headers=headers),
+            await http.get(task, headers=headers),
+            await http.put(task, json={"title": "Faster"}, headers=headers),
+            await http.patch(f"{task}/complete", headers=headers),
+            await http.delete(task, headers=headers),
+        ]
+        searched = await http.get(tasks, params={"search": "fast"}, headers=headers)
+
+    assert [answer.status_code for answer in answers] == [201, 200, 200, 200, 200, 204]
+    assert searched.status_code == 418, "a search is FastAPI's to answer"
