@@ -13,6 +13,7 @@ OpenAPI contract keep a single source.
 """
 
 from collections import deque
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
@@ -28,6 +29,7 @@ from backend.routes import task_handlers as handlers
 from backend.routes import tasks as tasks_routes
 from backend.routes.tasks import MAX_LIST_LIMIT, MAX_LIST_OFFSET, MAX_TASK_ID
 from backend.schemas import TaskCreate, TaskReplace, TaskSort
+from backend.task_store import OwnedTasks
 from backend.tokens import AuthenticatedUser
 
 _Model = TypeVar("_Model", bound=BaseModel)
@@ -86,63 +88,63 @@ class TaskFastPath:
             return
         consumed: list[Message] = []
         try:
-            response = await self._answer(
-                scope, receive, consumed, headers, operation, owner, task_id
-            )
+            operation_call = await _decoded(scope, receive, consumed, headers, operation, task_id)
         except _BodyError as failure:
             await self.app(scope, _replay(consumed, receive, failure.error), send)
             return
-        if response is None:
+        if operation_call is None:
             await self.app(scope, _replay(consumed, receive, None), send)
             return
+        tasks = await open_owned_tasks(scope["app"].state, owner)
+        response = await operation_call(tasks)
         scope["route"] = _ROUTES[operation]
         await response(scope, receive, send)
 
-    async def _answer(
-        self,
-        scope: Scope,
-        receive: Receive,
-        consumed: list[Message],
-        headers: dict[bytes, str],
-        operation: str,
-        owner: AuthenticatedUser,
-        task_id: int | None,
-    ) -> Response | None:
-        """The response, or None when FastAPI must decide."""
-        state = scope["app"].state
-        if operation == "list_tasks":
-            query = _list_query(scope["query_string"])
-            if query is None:
-                return None
-            tasks = await open_owned_tasks(state, owner)
-            return await handlers.list_page(tasks, URL(scope=scope), search=None, **query)
-        if task_id is not None and operation == "get_task":
-            tasks = await open_owned_tasks(state, owner)
-            return await handlers.get(tasks, task_id, headers.get(b"if-none-match"))
-        if task_id is not None and operation == "delete_task":
-            tasks = await open_owned_tasks(state, owner)
-            return await handlers.delete(tasks, task_id, headers.get(b"if-match"))
-        if not is_json_content_type(headers.get(b"content-type")):
+
+_OperationCall = Callable[[OwnedTasks], Awaitable[Response]]
+
+
+async def _decoded(
+    scope: Scope,
+    receive: Receive,
+    consumed: list[Message],
+    headers: dict[bytes, str],
+    operation: str,
+    task_id: int | None,
+) -> _OperationCall | None:
+    """The operation with its inputs decoded, waiting only for the owner's store; None when
+    FastAPI must decide."""
+    if_match = headers.get(b"if-match")
+    if operation == "list_tasks":
+        query = _list_query(scope["query_string"])
+        if query is None:
             return None
-        if operation == "create_task" and b"idempotency-key" in headers:
-            return None
-        body = await _read_body(receive, consumed)
-        if body is None:
-            return None
-        if operation == "create_task":
-            create = _validated(body, TaskCreate)
-            if create is None:
-                return None
-            tasks = await open_owned_tasks(state, owner)
-            return await handlers.create(tasks, URL(scope=scope).path, create)
-        if task_id is not None and operation == "toggle_task" and not body:
-            tasks = await open_owned_tasks(state, owner)
-            return await handlers.toggle(tasks, task_id, headers.get(b"if-match"))
-        replace = _validated(body, TaskReplace) if operation == "replace_task" else None
-        if task_id is None or replace is None:
-            return None
-        tasks = await open_owned_tasks(state, owner)
-        return await handlers.replace(tasks, task_id, replace, headers.get(b"if-match"))
+        url = URL(scope=scope)
+        return lambda tasks: handlers.list_page(tasks, url, search=None, **query)
+    if task_id is not None and operation == "get_task":
+        if_none_match = headers.get(b"if-none-match")
+        return lambda tasks: handlers.get(tasks, task_id, if_none_match)
+    if task_id is not None and operation == "delete_task":
+        return lambda tasks: handlers.delete(tasks, task_id, if_match)
+    if not is_json_content_type(headers.get(b"content-type")):
+        return None
+    if operation == "create_task" and b"idempotency-key" in headers:
+        return None
+    body = await _read_body(receive, consumed)
+    if body is None:
+        return None
+    if operation == "create_task":
+        create = _validated(body, TaskCreate)
+        path = URL(scope=scope).path
+        return None if create is None else lambda tasks: handlers.create(tasks, path, create)
+    if task_id is None:
+        return None
+    if operation == "toggle_task":
+        return None if body else lambda tasks: handlers.toggle(tasks, task_id, if_match)
+    replace = _validated(body, TaskReplace)
+    if replace is None:
+        return None
+    return lambda tasks: handlers.replace(tasks, task_id, replace, if_match)
 
 
 class _BodyError(Exception):
