@@ -1,5 +1,6 @@
 """The files that describe the project agree with each other."""
 
+import re
 import tomllib
 from pathlib import Path
 
@@ -23,7 +24,18 @@ def test_env_example_names_every_setting() -> None:
     assert {name.upper() for name in Settings.model_fields} <= documented
 
 
-def test_readme_configuration_names_every_setting() -> None:
-    readme = (ROOT / "README.md").read_text()
+def configuration_docs_names() -> set[str]:
+    """The names in the first column of docs/configuration.md's tables (`HOST` / `PORT` ...)."""
+    names: set[str] = set()
+    for line in (ROOT / "docs" / "configuration.md").read_text().splitlines():
+        if line.startswith("| `"):
+            names.update(re.findall(r"`([A-Z][A-Z0-9_]*)`", line.split("|")[1]))
+    return names
 
-    assert [name.upper() for name in Settings.model_fields if name.upper() not in readme] == []
+
+def test_configuration_docs_name_every_setting_and_no_other() -> None:
+    settings = {name.upper() for name in Settings.model_fields}
+    documented = configuration_docs_names()
+
+    assert sorted(settings - documented) == [], "settings missing from docs/configuration.md"
+    assert sorted(documented - settings) == [], "docs/configuration.md names no such setting"
