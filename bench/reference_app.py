@@ -2,16 +2,21 @@
 
 Starlette, one raw asyncpg pool, PyJWT HS256 and orjson; the same SQL statements, status codes,
 JSON shapes and headers (`ETag`; `X-Total-Count` and `Link` on a list page of `limit`, default
-100) as `backend` for list, get, create, replace and toggle. It verifies the token on
-every request (no claims cache) and skips user provisioning (the seed creates the users), as the
-minimal app in the issue did. It is a yardstick, not a product: nothing imports it.
+100) as `backend` for list, get, create, replace and toggle. It does the per-user work the API
+does, the same way: a verified token is remembered as `backend/tokens.py`'s `TokenVerifier`
+remembers it, and a user's row is provisioned once per process with `backend/user_store.py`'s
+SQL. What it leaves out is `LEAVES_OUT`, which the harness prints with every result. It is a
+yardstick, not a product: only the harness and its tests use it.
 
 Configured by environment: `REFERENCE_DATABASE_URL`, `REFERENCE_SECRET`, `REFERENCE_POOL_SIZE`.
 """
 
 import os
+import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -54,6 +59,41 @@ TOGGLE_SQL = (
     "version=task.version + 1 "
     f"WHERE task.user_id = $2::VARCHAR AND task.id = $3::INTEGER RETURNING {_COLUMNS}"
 )
+# A user's row, written as `backend/user_store.py` writes it (the SQL its statements compile to
+# on PostgreSQL): an email a token names is taken from any other user first, then the row is
+# inserted, or updated only when its email or name changed.
+RELEASE_EMAIL_SQL = (
+    'UPDATE "user" SET email=$1::VARCHAR WHERE "user".email = $2::VARCHAR '
+    'AND "user".id != $3::VARCHAR'
+)
+UPSERT_USER_SQL = (
+    'INSERT INTO "user" (id, email, name, created_at) VALUES ($1::VARCHAR, $2::VARCHAR, '
+    "$3::VARCHAR, $4::TIMESTAMP WITH TIME ZONE) ON CONFLICT (id) DO UPDATE SET "
+    'email = excluded.email, name = excluded.name WHERE "user".email IS DISTINCT FROM '
+    'excluded.email OR "user".name IS DISTINCT FROM excluded.name'
+)
+# The API's bounds (backend/tokens.py, user_store.py, models.py, config.py defaults).
+VERIFIED_CACHE_SIZE = 10_000
+REMEMBERED_USERS = 50_000
+MAX_TOKEN_BYTES = 8192
+USER_ID_MAX_LENGTH = 255
+EMAIL_MAX_LENGTH = 255
+NAME_MAX_LENGTH = 100
+LEEWAY_SECONDS = 30
+# What the API does on every benchmarked request and this app does not (the harness prints it;
+# tests/test_bench_reference.py checks the headers).
+LEAVES_OUT = (
+    "access log (the API writes one JSON line per request)",
+    "metrics (the API's Prometheus counters and histograms)",
+    "rate limiting (the API counts every request against the user's quota and sends "
+    "`RateLimit`/`RateLimit-Policy`)",
+    "request id (`X-Request-ID` on every response and log line)",
+    "security headers (`X-Content-Type-Options`, `Referrer-Policy`, `X-Frame-Options`, "
+    "`Content-Security-Policy`, `Cache-Control: no-store`)",
+    "the request body size limit, conditional requests (`If-Match`, `If-None-Match`) and "
+    "idempotency keys, CORS (wrk sends no `Origin`), the JWKS key source and the detailed "
+    "4xx bodies",
+)
 READ_ONLY_FIELDS = frozenset({"id", "user_id", "created_at", "updated_at"})
 WRITABLE_FIELDS = frozenset({"title", "description", "completed"})
 MAX_TASK_ID = 2**31 - 1
@@ -74,27 +114,127 @@ class _Rejected(Exception):
         self.response = response
 
 
-def _owner(request: Request) -> str:
-    """The caller's id after HS256 verification; 401 or 403 as the API answers them."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+@dataclass(frozen=True, slots=True)
+class _User:
+    """Who a verified token speaks for; `expires_at` is its `exp` (epoch seconds)."""
+
+    id: str
+    email: str | None
+    name: str | None
+    expires_at: float
+
+
+def _claim(value: Any, max_length: int, *, truncate: bool) -> str | None:
+    """An optional profile claim as the API stores it: a cut name, or no email if too long."""
+    if not isinstance(value, str):
+        return None
+    value = value.replace("\x00", "").strip()
+    if len(value) > max_length and not truncate:
+        return None
+    return value[:max_length] or None
+
+
+def _user(claims: dict[str, Any]) -> _User:
+    subject = claims.get("sub", claims.get("user_id"))
+    if (
+        not isinstance(subject, str)
+        or not subject.strip()
+        or len(subject) > USER_ID_MAX_LENGTH
+        or "\x00" in subject
+    ):
+        raise _Rejected(_error(401, "Token subject is not a valid user id"))
+    email = _claim(claims.get("email"), EMAIL_MAX_LENGTH, truncate=False)
+    name = _claim(claims.get("name"), NAME_MAX_LENGTH, truncate=True)
+    return _User(subject, email, name, float(claims["exp"]))
+
+
+class VerifiedTokens:
+    """HS256 verification, remembered per token as the API's `TokenVerifier` does.
+
+    Keyed by the token string; at most `VERIFIED_CACHE_SIZE` entries, the oldest inserted
+    dropped first (a hit does not refresh an entry); an entry answers only while its token's
+    `exp` is in the future (no leeway: PyJWT's applies on verification only). Refusals are not
+    remembered. The API also drops entries of a withdrawn JWKS key; a secret is never withdrawn.
+    """
+
+    def __init__(self, secret: str) -> None:
+        self._secret = secret
+        self._verified: OrderedDict[str, _User] = OrderedDict()
+
+    def verify(self, token: str) -> _User:
+        cached = self._verified.get(token)
+        if cached is not None:
+            if cached.expires_at > time.time():
+                return cached
+            del self._verified[token]
+        if len(token) > MAX_TOKEN_BYTES:
+            raise _Rejected(_error(401, "Token is too large"))
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret,
+                algorithms=["HS256"],
+                leeway=LEEWAY_SECONDS,
+                options={"require": ["exp"]},
+            )
+        except jwt.PyJWTError:
+            raise _Rejected(_error(401, "Token is invalid")) from None
+        user = _user(claims)
+        self._verified[token] = user
+        if len(self._verified) > VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return user
+
+
+class ProvisionedUsers:
+    """Each user's row written on first sight, as the API's `UserProvisioner` does.
+
+    Remembers each (id, email, name) it wrote, at most `REMEMBERED_USERS` of them, the oldest
+    dropped first; a changed email or name is written again. Both statements run in one
+    transaction; a concurrent first request for the same email can win the race, then the
+    write is tried once more.
+    """
+
+    def __init__(self) -> None:
+        self._provisioned: OrderedDict[tuple[str, str | None, str | None], None] = OrderedDict()
+
+    async def ensure(self, pool: asyncpg.Pool, user: _User) -> None:
+        key = (user.id, user.email, user.name)
+        if key in self._provisioned:
+            return
+        try:
+            await self._write(pool, user)
+        except asyncpg.UniqueViolationError:
+            await self._write(pool, user)
+        self._provisioned[key] = None
+        if len(self._provisioned) > REMEMBERED_USERS:
+            self._provisioned.popitem(last=False)
+
+    @staticmethod
+    async def _write(pool: asyncpg.Pool, user: _User) -> None:
+        async with pool.acquire() as connection, connection.transaction():
+            if user.email is not None:
+                await connection.execute(RELEASE_EMAIL_SQL, None, user.email, user.id)
+            now = datetime.now(UTC)
+            await connection.execute(UPSERT_USER_SQL, user.id, user.email, user.name, now)
+
+
+def _token(request: Request) -> str:
+    scheme, _, token = request.headers.get("authorization", "").strip().partition(" ")
+    token = token.strip()
     if scheme.lower() != "bearer" or not token:
         raise _Rejected(_error(401, "Missing bearer token"))
-    try:
-        claims = jwt.decode(
-            token.strip(),
-            request.app.state.secret,
-            algorithms=["HS256"],
-            leeway=30,
-            options={"require": ["exp"]},
-        )
-    except jwt.PyJWTError:
-        raise _Rejected(_error(401, "Token is invalid")) from None
-    owner = claims.get("sub")
-    if not isinstance(owner, str) or not owner:
-        raise _Rejected(_error(401, "Token subject is not a valid user id"))
-    if request.path_params["user_id"] != owner:
+    return token
+
+
+async def _owner(request: Request) -> str:
+    """The caller's id, verified and provisioned; 401 or 403 as the API answers them."""
+    state = request.app.state
+    user = state.tokens.verify(_token(request))
+    if request.path_params["user_id"] != user.id:
         raise _Rejected(_error(403, "You can only access your own tasks"))
-    return owner
+    await state.users.ensure(state.pool, user)
+    return user.id
 
 
 def _task_id(request: Request) -> int:
@@ -174,7 +314,7 @@ async def _page(request: Request, pool: asyncpg.Pool, owner: str) -> Response:
 
 async def tasks(request: Request) -> Response:
     try:
-        owner = _owner(request)
+        owner = await _owner(request)
         pool: asyncpg.Pool = request.app.state.pool
         if request.method == "GET":
             return await _page(request, pool, owner)
@@ -189,7 +329,7 @@ async def tasks(request: Request) -> Response:
 
 async def task(request: Request) -> Response:
     try:
-        owner = _owner(request)
+        owner = await _owner(request)
         task_id = _task_id(request)
         pool: asyncpg.Pool = request.app.state.pool
         if request.method == "GET":
@@ -206,7 +346,7 @@ async def task(request: Request) -> Response:
 
 async def toggle(request: Request) -> Response:
     try:
-        owner = _owner(request)
+        owner = await _owner(request)
         task_id = _task_id(request)
         pool: asyncpg.Pool = request.app.state.pool
         now = datetime.now(UTC)
@@ -222,7 +362,8 @@ async def _keep_session(_connection: asyncpg.Connection) -> None:
 @asynccontextmanager
 async def lifespan(app: Starlette) -> AsyncIterator[None]:
     size = int(os.environ.get("REFERENCE_POOL_SIZE", "10"))
-    app.state.secret = os.environ["REFERENCE_SECRET"]
+    app.state.tokens = VerifiedTokens(os.environ["REFERENCE_SECRET"])
+    app.state.users = ProvisionedUsers()
     async with asyncpg.create_pool(
         os.environ["REFERENCE_DATABASE_URL"], min_size=size, max_size=size, reset=_keep_session
     ) as pool:

@@ -5,9 +5,11 @@ app (uvicorn, same worker count, same pool size), and for each scenario runs a w
 measured wrk run on each (alternating which goes first), checking every response's status. Then
 the extras: page-1 list latency at 100 and 100,000 tasks, RSS of a worker after 10k and 200k
 requests, and the CPU cost of HS256 and EdDSA verification. Prints a table and writes it, with
-the machine, load, date and commit, to bench/results/.
+the machine, load, date and commit, to bench/results/. With `--baseline REV` the API's
+`backend/` at REV runs as a third app ("before") beside the checkout's ("after").
 
     python bench/run.py            # the full run (about 20 minutes with --repeat 3)
+    python bench/run.py --baseline main   # the API at main (before) and now (after), ~27 min
     python bench/run.py --quick    # a smoke check of the whole harness (about 2 minutes)
     python bench/run.py --profile list   # py-spy profile of one API worker under that scenario
 """
@@ -20,6 +22,7 @@ import math
 import os
 import platform
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -27,7 +30,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +43,7 @@ ROOT = BENCH_DIR.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import jwt_cost  # noqa: E402
+from bench.reference_app import LEAVES_OUT  # noqa: E402
 from bench.seed import Seeded, seed  # noqa: E402
 
 SCENARIOS = ("list", "get", "create", "toggle", "replace", "mixed")
@@ -47,6 +51,13 @@ WRITES_NEW_ROWS = {"create", "mixed"}
 FIRST_CONTACT_REQUESTS_PER_USER = 2
 PROFILE_RATE = 250  # py-spy samples per second
 SECRET = "bench-secret-0123456789abcdef0123456789abcdef"
+# Production defaults (JSON access log, metrics, rate limiting: all on) with only the quotas
+# raised out of the benchmark's way: every request is still counted, none is refused.
+RAISED_QUOTAS = {
+    "RATE_LIMIT_READS": "1000000000",
+    "RATE_LIMIT_WRITES": "1000000000",
+    "RATE_LIMIT_ANONYMOUS": "1000000000",
+}
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/tasks_bench"
 WRK_SCRIPT = BENCH_DIR / "wrk" / "tasks.lua"
 WORK_DIR = BENCH_DIR / ".work"
@@ -72,6 +83,17 @@ class Options:
     extras: bool
     scenario_runs: bool
     label: str
+    baseline: str | None
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The API's `backend/` at another revision, checked out where its server imports it."""
+
+    rev: str
+    commit: str
+    subject: str
+    source: Path
 
 
 def parse_args() -> tuple[Options, str | None, bool]:
@@ -89,6 +111,11 @@ def parse_args() -> tuple[Options, str | None, bool]:
     parser.add_argument("--no-extras", action="store_true", help="skip page/RSS/JWT checks")
     parser.add_argument("--extras-only", action="store_true", help="only page/RSS/JWT checks")
     parser.add_argument("--label", default="", help="a note stored with the results")
+    parser.add_argument(
+        "--baseline",
+        metavar="REV",
+        help="also run the API's backend/ at this git revision ('before'), same venv",
+    )
     parser.add_argument("--quick", action="store_true", help="short runs: a harness smoke check")
     parser.add_argument("--profile", choices=SCENARIOS, help="profile one API worker instead")
     args = parser.parse_args()
@@ -109,10 +136,13 @@ def parse_args() -> tuple[Options, str | None, bool]:
         extras=not args.no_extras,
         scenario_runs=not args.extras_only,
         label=args.label,
+        baseline=args.baseline,
     )
     unknown = set(options.scenarios) - set(SCENARIOS)
     if unknown:
         parser.error(f"unknown scenarios: {sorted(unknown)}")
+    if args.baseline and (args.extras_only or args.profile):
+        parser.error("--baseline compares scenario runs: not with --extras-only or --profile")
     return options, args.profile, quick
 
 
@@ -168,19 +198,26 @@ class Server:
                 self.process.wait()
 
 
-def start_api(
-    options: Options, workers: int, port: int, extra_env: dict[str, str] | None = None
-) -> Server:
-    env = {
-        **(extra_env or {}),
+def api_env(options: Options, source: Path) -> dict[str, str]:
+    """The API's settings; `backend` is imported from `source` (this checkout or a baseline's)."""
+    return {
+        **RAISED_QUOTAS,
         "DATABASE_URL": options.database_url,
         "BETTER_AUTH_SECRET": SECRET,
         "ENVIRONMENT": "production",
         "DB_POOL_SIZE": str(options.pool_size),
+        # Ahead of the venv's editable install of this checkout.
+        "PYTHONPATH": str(source),
     }
+
+
+def start_api(
+    options: Options, workers: int, port: int, source: Path = ROOT, name: str = "api"
+) -> Server:
     command = [sys.executable, "-m", "backend", "serve", "--port", str(port)]
     # Run where no project .env is found, so only these settings apply.
-    return Server("api", [*command, "--workers", str(workers)], env, WORK_DIR, port)
+    env = api_env(options, source)
+    return Server(name, [*command, "--workers", str(workers)], env, WORK_DIR, port)
 
 
 def start_reference(options: Options, workers: int, port: int) -> Server:
@@ -197,12 +234,64 @@ def start_reference(options: Options, workers: int, port: int) -> Server:
     return Server("reference", command, env, ROOT, port)
 
 
+def _git(*args: str) -> str:
+    command = ["git", "-C", str(ROOT), *args]
+    return subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def _remove_worktree(path: Path) -> None:
+    """Remove our throwaway worktree, also what a crashed run left (registered or not)."""
+    subprocess.run(
+        ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(path)],
+        capture_output=True,
+        check=False,
+    )
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @contextmanager
-def servers(options: Options, seeded: Seeded, workers: int) -> Iterator[dict[str, Server]]:
+def baseline_checkout(rev: str, work_dir: Path = WORK_DIR) -> Iterator[Baseline]:
+    """`backend/` of `rev` in a throwaway git worktree under bench/.work/, removed afterwards.
+
+    Only `backend/` is checked out; the server runs on this venv (the same pinned
+    dependencies) and on the database this checkout migrated.
+    """
+    commit = _git("rev-parse", "--verify", f"{rev}^{{commit}}")
+    path = work_dir / f"baseline-{commit[:12]}"
+    _remove_worktree(path)
+    # --force: a crashed run may have left the path registered but gone.
+    _git("worktree", "add", "--force", "--detach", "--no-checkout", str(path), commit)
+    try:
+        subprocess.run(["git", "-C", str(path), "checkout", commit, "--", "backend"], check=True)
+        imported = subprocess.run(
+            [sys.executable, "-c", "import backend; print(backend.__file__)"],
+            env={**os.environ, "PYTHONPATH": str(path)},  # as `api_env` sets it
+            cwd=work_dir,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        if not Path(imported).is_relative_to(path):
+            raise RuntimeError(f"the baseline server would import {imported}, not {path}")
+        yield Baseline(rev, commit, _git("log", "-1", "--format=%s", commit), path)
+    finally:
+        _remove_worktree(path)
+
+
+@contextmanager
+def servers(
+    options: Options, seeded: Seeded, workers: int, baseline: Baseline | None = None
+) -> Iterator[dict[str, Server]]:
+    """The apps of one worker count: "api" (this checkout), "reference" and, given a baseline,
+    "baseline" (the API at the baseline's revision)."""
     started: dict[str, Server] = {}
     try:
         started["api"] = start_api(options, workers, options.port_base + 1)
         started["reference"] = start_reference(options, workers, options.port_base + 2)
+        if baseline is not None:
+            started["baseline"] = start_api(
+                options, workers, options.port_base + 4, baseline.source, "baseline"
+            )
         for server in started.values():
             server.wait_ready(seeded.probe_path, seeded.probe_authorization)
         yield started
@@ -273,17 +362,25 @@ def first_contact(options: Options, seeded: Seeded, server: Server, workers: int
     wrk(server.url, seeded.users_file, "list", seconds, options.connections, threads)
 
 
-def run_scenarios(options: Options, seeded: Seeded) -> list[dict[str, Any]]:
+def run_order(names: list[str], repeat: int) -> list[str]:
+    """Each repeat starts one app later: with 3 repeats of 3 apps each app is once first, once
+    second, once last (2 apps simply alternate)."""
+    shift = repeat % len(names)
+    return names[shift:] + names[:shift]
+
+
+def run_scenarios(
+    options: Options, seeded: Seeded, baseline: Baseline | None = None
+) -> list[dict[str, Any]]:
     rows = []
     for workers in options.workers:
-        with servers(options, seeded, workers) as started:
+        with servers(options, seeded, workers, baseline) as started:
             for server in started.values():
                 first_contact(options, seeded, server, workers)
             for scenario in options.scenarios:
-                runs: dict[str, list[dict[str, Any]]] = {"api": [], "reference": []}
+                runs: dict[str, list[dict[str, Any]]] = {name: [] for name in started}
                 for repeat in range(options.repeat):
-                    order = ["api", "reference"] if repeat % 2 == 0 else ["reference", "api"]
-                    for name in order:
+                    for name in run_order(list(started), repeat):
                         runs[name].append(measure(options, seeded, started[name], scenario))
                 row = summarise(workers, scenario, runs)
                 print(format_row(row), flush=True)
@@ -292,7 +389,9 @@ def run_scenarios(options: Options, seeded: Seeded) -> list[dict[str, Any]]:
 
 
 def summarise(workers: int, scenario: str, runs: dict[str, list[dict[str, Any]]]) -> dict:
-    """Medians over repeats; the ratios are taken within each repeat, then their median."""
+    """Medians over repeats; the ratios to the reference are taken within each repeat, then
+    their median: `rps_ratio`, `p99_ratio` for the API, `baseline_...` for a baseline, whose
+    `..._change` is how much the API's ratio moved from the baseline's."""
     row: dict[str, Any] = {"workers": workers, "scenario": scenario, "runs": runs}
     for name, results in runs.items():
         row[name] = {
@@ -301,9 +400,16 @@ def summarise(workers: int, scenario: str, runs: dict[str, list[dict[str, Any]]]
             "p99_ms": statistics.median(r["p99_ms"] for r in results),
             "errors": sum(r["errors"] for r in results),
         }
-    pairs = list(zip(runs["api"], runs["reference"], strict=True))
-    row["rps_ratio"] = statistics.median(a["rps"] / r["rps"] for a, r in pairs)
-    row["p99_ratio"] = statistics.median(a["p99_ms"] / r["p99_ms"] for a, r in pairs)
+    for name, prefix in (("api", ""), ("baseline", "baseline_")):
+        if name in runs:
+            pairs = list(zip(runs[name], runs["reference"], strict=True))
+            row[f"{prefix}rps_ratio"] = statistics.median(a["rps"] / r["rps"] for a, r in pairs)
+            row[f"{prefix}p99_ratio"] = statistics.median(
+                a["p99_ms"] / r["p99_ms"] for a, r in pairs
+            )
+    if "baseline" in runs:
+        row["rps_ratio_change"] = row["rps_ratio"] / row["baseline_rps_ratio"] - 1
+        row["p99_ratio_change"] = row["p99_ratio"] / row["baseline_p99_ratio"] - 1
     return row
 
 
@@ -313,11 +419,11 @@ def summarise(workers: int, scenario: str, runs: dict[str, list[dict[str, Any]]]
 def page_latency(options: Options, seeded: Seeded) -> dict[str, Any]:
     """Page-1 list latency for a user with 100 tasks and one with 100,000 (one connection).
 
-    One user asks thousands of times a second here, far past the per-user read quota: the
-    API runs with rate limits off for this check, which is about the query, not the quota.
+    One user asks thousands of times a second here, far past the production read quota: the
+    raised quotas every API run has keep this check about the query, not the quota.
     """
     results: dict[str, Any] = {}
-    api = start_api(options, 1, options.port_base + 3, {"RATE_LIMIT_ENABLED": "false"})
+    api = start_api(options, 1, options.port_base + 3)
     try:
         api.wait_ready(seeded.probe_path, seeded.probe_authorization)
         for count, data_file in sorted(seeded.page_files.items()):
@@ -469,6 +575,8 @@ def machine(options: Options) -> dict[str, Any]:
 
 
 def format_row(row: dict[str, Any]) -> str:
+    if "baseline" in row:
+        return format_before_after_row(row)
     api, ref = row["api"], row["reference"]
     return (
         f"| {row['workers']} | {row['scenario']} | {api['rps']:.0f} | {api['p50_ms']:.1f} | "
@@ -485,7 +593,55 @@ TABLE_HEADER = (
 )
 
 
-def report(options: Options, info: dict[str, Any], rows: list, extras: dict[str, Any]) -> str:
+def format_before_after_row(row: dict[str, Any]) -> str:
+    before, after, ref = row["baseline"], row["api"], row["reference"]
+    return (
+        f"| {row['workers']} | {row['scenario']} | {before['rps']:.0f} | {after['rps']:.0f} | "
+        f"{ref['rps']:.0f} | {before['p99_ms']:.1f} | {after['p99_ms']:.1f} | "
+        f"{ref['p99_ms']:.1f} | {before['errors']}/{after['errors']}/{ref['errors']} | "
+        f"{row['baseline_rps_ratio']:.2f} | **{row['rps_ratio']:.2f}** | "
+        f"{row['rps_ratio_change']:+.1%} | {row['baseline_p99_ratio']:.2f} | "
+        f"{row['p99_ratio']:.2f} | {row['p99_ratio_change']:+.1%} |"
+    )
+
+
+BEFORE_AFTER_HEADER = (
+    "| workers | scenario | before req/s | after req/s | ref req/s | before p99 ms | "
+    "after p99 ms | ref p99 ms | errors before/after/ref | req/s before/ref | "
+    "req/s after/ref | change | p99 before/ref | p99 after/ref | change |\n"
+    "|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+)
+
+
+def table_header(baseline: Baseline | None) -> str:
+    return TABLE_HEADER if baseline is None else BEFORE_AFTER_HEADER
+
+
+def setup_notes(baseline: Baseline | None) -> list[str]:
+    """What ran: the apps' settings, what the reference leaves out, the revisions compared."""
+    notes = [
+        "API: `python -m backend serve`, `ENVIRONMENT=production` with production defaults "
+        "(JSON access log, metrics, rate limiting on); only the quotas raised "
+        f"({', '.join(f'{name}={value}' for name, value in RAISED_QUOTAS.items())}).",
+        "Reference (`bench/reference_app.py`): caches verified tokens and provisions each user "
+        "once as the API does; it leaves out " + "; ".join(LEAVES_OUT) + ".",
+    ]
+    if baseline is not None:
+        notes.append(
+            f"Before: the API's `backend/` at `{baseline.rev}` ({baseline.commit[:12]}: "
+            f"{baseline.subject}), same venv and settings; after: this checkout. Ratios are "
+            "medians of per-run ratios to the reference; change = after/ref over before/ref - 1."
+        )
+    return notes
+
+
+def report(
+    options: Options,
+    info: dict[str, Any],
+    rows: list,
+    extras: dict[str, Any],
+    baseline: Baseline | None = None,
+) -> str:
     label = f" {options.label}" if options.label else ""
     lines = [
         f"# Benchmark {info['date']} (commit {info['commit']}){label}",
@@ -497,8 +653,9 @@ def report(options: Options, info: dict[str, Any], rows: list, extras: dict[str,
         f"wrk: {options.connections} connections, {options.threads} threads, "
         f"{options.duration} s per run after {options.warmup} s of warm-up, "
         f"median of {options.repeat} run(s); DB pool {options.pool_size} per worker.",
+        *setup_notes(baseline),
         "",
-        TABLE_HEADER,
+        table_header(baseline),
         *(format_row(row) for row in rows),
     ]
     if "page" in extras:
@@ -545,21 +702,29 @@ def main() -> None:
         profile(options, seeded, profile_scenario)
         return
     info = machine(options)
-    print(f"load: {info['load_before']}", flush=True)
-    print(TABLE_HEADER, flush=True)
-    rows = run_scenarios(options, seeded) if options.scenario_runs else []
+    with ExitStack() as stack:
+        baseline = None
+        if options.baseline:
+            baseline = stack.enter_context(baseline_checkout(options.baseline))
+            info["baseline"] = {"rev": baseline.rev, "commit": baseline.commit}
+        print(f"load: {info['load_before']}", flush=True)
+        print("\n".join(setup_notes(baseline)), flush=True)
+        print(table_header(baseline), flush=True)
+        rows = run_scenarios(options, seeded, baseline) if options.scenario_runs else []
     extras: dict[str, Any] = {}
     if options.extras:
         extras["jwt"] = jwt_cost.measure()
         extras["page"] = page_latency(options, seeded)
         extras["rss"] = rss_growth(options, seeded)
     info["load_after"] = _command("uptime")
-    text = report(options, info, rows, extras)
+    text = report(options, info, rows, extras, baseline)
     print(text)
     # A quick run is a smoke check of the harness, not a result worth keeping.
     results_dir = WORK_DIR / "results" if quick else RESULTS_DIR
     results_dir.mkdir(parents=True, exist_ok=True)
     name = f"{info['date'][:16].replace(':', '')}Z-{info['commit']}"
+    if baseline is not None:
+        name += f"-before-{baseline.commit[:7]}"
     if options.label:
         name += "-" + re.sub(r"[^a-z0-9]+", "-", options.label.lower()).strip("-")
     (results_dir / f"{name}.md").write_text(text)

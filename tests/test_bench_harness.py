@@ -1,16 +1,18 @@
 """Smoke test of the benchmark harness: what it seeds and hands to wrk works against the API.
 
-No load and no timing: the seeded users' tokens are accepted, their task ids are their own, and
-the runner's table keeps medians and within-run ratios apart.
+No load and no timing: the seeded users' tokens are accepted, their task ids are their own, the
+runner's table keeps medians and within-run ratios apart, and a baseline is the API's `backend/`
+of another revision, in a worktree that is gone afterwards.
 """
 
 import asyncio
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from bench.run import summarise
+from bench.run import ROOT, baseline_checkout, format_row, run_order, summarise
 from bench.seed import PAGE_USERS, TASKS_PER_USER, USERS, seed
 
 from conftest import SECRET, TEST_DATABASE_URL, ApiUser
@@ -72,3 +74,52 @@ def test_the_table_takes_ratios_within_each_run() -> None:
     assert row["rps_ratio"] == 0.5  # every run was 0.5, whatever the machine did meanwhile
     assert row["p99_ratio"] == 2.0
     assert (row["api"]["errors"], row["reference"]["errors"]) == (1, 2)
+
+
+def _run(rps: float, p99_ms: float, errors: int = 0) -> dict[str, float]:
+    return {"rps": rps, "p50_ms": p99_ms / 4, "p99_ms": p99_ms, "errors": errors}
+
+
+def test_before_and_after_are_each_compared_with_the_reference_of_their_run() -> None:
+    runs = {
+        "api": [_run(90.0, 4.0), _run(270.0, 6.0), _run(45.0, 3.0)],
+        "reference": [_run(100.0, 2.0), _run(300.0, 3.0), _run(50.0, 1.5)],
+        "baseline": [_run(60.0, 8.0, 3), _run(180.0, 12.0), _run(30.0, 6.0)],
+    }
+    row = summarise(2, "get", runs)
+    assert (row["rps_ratio"], row["baseline_rps_ratio"]) == (0.9, 0.6)
+    assert (row["p99_ratio"], row["baseline_p99_ratio"]) == (2.0, 4.0)
+    assert row["rps_ratio_change"] == pytest.approx(0.5)
+    assert row["p99_ratio_change"] == pytest.approx(-0.5)
+    assert format_row(row) == (
+        "| 2 | get | 60 | 90 | 100 | 8.0 | 4.0 | 2.0 | 3/0/0 | 0.60 | **0.90** | +50.0% | "
+        "4.00 | 2.00 | -50.0% |"
+    )
+
+
+def test_each_app_takes_each_place_in_turn() -> None:
+    apps = ["api", "reference", "baseline"]
+    orders = [run_order(apps, repeat) for repeat in range(3)]
+    for place in range(3):
+        assert sorted(order[place] for order in orders) == sorted(apps)
+    assert [run_order(["api", "reference"], repeat) for repeat in range(2)] == [
+        ["api", "reference"],
+        ["reference", "api"],
+    ]
+
+
+def _worktrees() -> str:
+    command = ["git", "-C", str(ROOT), "worktree", "list", "--porcelain"]
+    return subprocess.run(command, check=True, capture_output=True, text=True).stdout
+
+
+def test_a_baseline_is_backend_at_its_revision_in_a_throwaway_worktree(tmp_path: Path) -> None:
+    with baseline_checkout("HEAD", tmp_path) as baseline:
+        assert str(baseline.source) in _worktrees()
+        assert baseline.source.parent == tmp_path
+        shown = ["git", "-C", str(ROOT), "show", f"{baseline.commit}:backend/main.py"]
+        committed = subprocess.run(shown, check=True, capture_output=True, text=True).stdout
+        assert (baseline.source / "backend" / "main.py").read_text() == committed
+        assert not (baseline.source / "bench").exists()
+    assert not baseline.source.exists()
+    assert str(baseline.source) not in _worktrees()

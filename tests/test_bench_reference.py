@@ -1,18 +1,23 @@
 """The benchmark's reference app does the same job as the API, so the comparison is fair.
 
 Both apps run on the same PostgreSQL database and answer the benchmark's requests: the same
-status codes and the same JSON, byte for byte where the data is the same. No timing here.
+status codes and the same JSON, byte for byte where the data is the same. They verify tokens as
+often and write user rows as the API does, and the reference lacks what it says it leaves out.
+No timing here.
 """
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import asyncpg
+import jwt
 import pytest
 from httpx import ASGITransport, AsyncClient, Response
 
+from backend import tokens
 from bench import reference_app
 
-from conftest import SECRET, TEST_DATABASE_URL, ApiUser
+from conftest import SECRET, TEST_DATABASE_URL, ApiUser, token_for
 
 pytestmark = [
     pytest.mark.skipif(
@@ -139,3 +144,119 @@ async def test_reference_validates_bodies_like_the_api(
     api = await alice.request("POST", json=body)
     ref = await reference.post(alice.url(), json=body, headers=alice.headers)
     assert api.status_code == ref.status_code == 422
+
+
+@pytest.fixture
+def count_verifications(monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
+    """How many times PyJWT has checked a signature so far (either app)."""
+    calls = 0
+    decode = jwt.decode
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        return decode(*args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", counting)
+    return lambda: calls
+
+
+async def test_reference_verifies_a_token_as_often_as_the_api(
+    alice: ApiUser,
+    reference: AsyncClient,
+    count_verifications: Callable[[], int],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Two entries, so that eviction shows: the oldest inserted goes, a hit does not refresh.
+    monkeypatch.setattr(tokens, "_VERIFIED_CACHE_SIZE", 2)
+    monkeypatch.setattr(reference_app, "VERIFIED_CACHE_SIZE", 2)
+    first, second, third = (token_for(alice.id, expires_in=3600 + n) for n in range(3))
+    # Expired 5 s ago: within the 30 s leeway it verifies, but is never answered from memory.
+    expired = token_for(alice.id, expires_in=-5)
+    forged = token_for(alice.id, secret="not-the-secret-" + "0" * 32)
+    sequence = [first, first, second, first, third, second, first, expired, expired, forged, forged]
+    expected = [200] * 9 + [401, 401]
+
+    async def verifications(client: AsyncClient) -> list[tuple[int, int]]:
+        seen = []
+        for token in sequence:
+            before = count_verifications()
+            response = await client.get(alice.url(), headers={"Authorization": f"Bearer {token}"})
+            seen.append((response.status_code, count_verifications() - before))
+        return seen
+
+    api = await verifications(alice.client)
+    ref = await verifications(reference)
+    assert [status for status, _ in ref] == expected
+    assert [verified for _, verified in ref] == [1, 0, 1, 0, 1, 0, 1, 1, 1, 1, 1]
+    assert api == ref
+
+
+async def _user_rows(*user_ids: str) -> list[tuple[str, str | None, str | None]]:
+    assert TEST_DATABASE_URL is not None
+    connection = await asyncpg.connect(TEST_DATABASE_URL)
+    try:
+        rows = await connection.fetch(
+            'SELECT id, email, name FROM "user" WHERE id = any($1::varchar[]) ORDER BY id',
+            list(user_ids),
+        )
+    finally:
+        await connection.close()
+    return [(row["id"], row["email"], row["name"]) for row in rows]
+
+
+async def _rename_out_of_band(user_id: str, name: str) -> None:
+    assert TEST_DATABASE_URL is not None
+    connection = await asyncpg.connect(TEST_DATABASE_URL)
+    try:
+        await connection.execute('UPDATE "user" SET name = $1 WHERE id = $2', name, user_id)
+    finally:
+        await connection.close()
+
+
+@pytest.mark.parametrize("app_name", ["api", "reference"])
+async def test_reference_provisions_a_user_once_like_the_api(
+    alice: ApiUser, reference: AsyncClient, app_name: str
+) -> None:
+    client = alice.client if app_name == "api" else reference
+    carol, dave = f"carol-{app_name}", f"dave-{app_name}"
+    email = f"carol-{app_name}@example.com"
+
+    async def list_tasks(user_id: str, **claims: Any) -> None:
+        headers = {"Authorization": f"Bearer {token_for(user_id, **claims)}"}
+        response = await client.get(f"/api/{user_id}/tasks", headers=headers)
+        assert response.status_code == 200, response.text
+
+    assert await _user_rows(carol) == []
+    await list_tasks(carol, email=email, name="Carol")
+    assert await _user_rows(carol) == [(carol, email, "Carol")]
+
+    # Once per process: the same claims are not written again, whatever the row says now.
+    await _rename_out_of_band(carol, "Renamed elsewhere")
+    await list_tasks(carol, email=email, name="Carol", expires_in=3601)
+    assert await _user_rows(carol) == [(carol, email, "Renamed elsewhere")]
+
+    # Changed claims are written; an email taken by a new user is released by the old one.
+    await list_tasks(carol, email=email, name="Carol B.")
+    assert await _user_rows(carol) == [(carol, email, "Carol B.")]
+    await list_tasks(dave, email=email, name="x" * 120)
+    assert await _user_rows(carol, dave) == [(carol, None, "Carol B."), (dave, email, "x" * 100)]
+
+
+async def test_reference_leaves_out_what_it_says(alice: ApiUser, reference: AsyncClient) -> None:
+    api, ref = await _both(alice, reference, "GET")
+    assert api.status_code == ref.status_code == 200
+    leaves_out = " ".join(reference_app.LEAVES_OUT).lower()
+    for header in (
+        "x-request-id",
+        "ratelimit",
+        "ratelimit-policy",
+        "x-content-type-options",
+        "referrer-policy",
+        "x-frame-options",
+        "content-security-policy",
+        "cache-control",
+    ):
+        assert header in api.headers
+        assert header not in ref.headers
+        assert f"`{header}" in leaves_out
