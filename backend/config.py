@@ -96,7 +96,6 @@ class Settings(BaseSettings):
     environment: Environment = Environment.DEVELOPMENT
     database_url: str = DEFAULT_DATABASE_URL
     db_pool_size: int = Field(default=10, ge=1, le=200)
-    db_max_overflow: int = Field(default=0, ge=0, le=200)
     db_pool_timeout: float = Field(default=10.0, gt=0)
     db_pool_recycle: int = Field(default=1800, ge=-1)
     db_pool_pre_ping: bool = True
@@ -123,7 +122,7 @@ class Settings(BaseSettings):
     ]
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     docs_enabled: bool = True
-    fast_path_enabled: bool = True
+    lean_handlers_enabled: bool = True
     trusted_proxies: Annotated[list[IPNetwork], NoDecode] = []
     idempotency_key_ttl_seconds: int = Field(default=24 * 3600, ge=1)
     idempotency_purge_interval_seconds: int = Field(default=3600, ge=1)

@@ -1,4 +1,5 @@
-"""The database engine: built from settings, one per process, with engine-specific tuning."""
+"""The database from settings: the serving process's one pool (`open_runner`), and the
+SQLAlchemy engine that migrations, the CLI and SQLite use (`create_engine`)."""
 
 from pathlib import Path
 from typing import Any
@@ -9,12 +10,9 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from backend.config import Settings, split_ssl_params
-from backend.sql_runner import AsyncpgRunner, EngineRunner
+from backend.sql_runner import POOL_MAX_IDLE_SECONDS, AsyncpgRunner, EngineRunner
 
 COMMAND_TIMEOUT_MARGIN_SECONDS = 1.0
-# Idle asyncpg connections of the task pool are closed after this long, well before Neon
-# suspends an idle compute (5 minutes) and drops them.
-TASK_POOL_MAX_IDLE_SECONDS = 60.0
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
@@ -26,7 +24,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         url,
         echo=settings.db_echo,
         pool_size=settings.db_pool_size,
-        max_overflow=settings.db_max_overflow,
+        max_overflow=0,
         pool_timeout=settings.db_pool_timeout,
         pool_recycle=settings.db_pool_recycle,
         pool_pre_ping=settings.db_pool_pre_ping,
@@ -56,19 +54,16 @@ def postgres_connect_args(settings: Settings) -> dict[str, Any]:
     return args
 
 
-async def create_task_runner(
-    settings: Settings, engine: AsyncEngine
-) -> AsyncpgRunner | EngineRunner:
-    """Where the task and idempotency statements run: on PostgreSQL a dedicated asyncpg pool,
-    else the engine.
+async def open_runner(settings: Settings) -> AsyncpgRunner | EngineRunner:
+    """The process's one pool, and the runner every statement of the app goes through.
 
-    The pool connects lazily (nothing touches the database here), keeps at most
-    `DB_POOL_SIZE` connections, and has the engine's timeouts and, behind a transaction
-    pooler, no statement cache. It skips asyncpg's reset query on release: the task path
-    changes no session state, and a transaction block always ends before release.
+    On PostgreSQL an asyncpg pool of at most `DB_POOL_SIZE` connections, opened lazily
+    (nothing touches the database here), with the engine's timeouts and, behind a transaction
+    pooler, no statement cache. It skips asyncpg's reset query on release: no statement leaves
+    session state, and a transaction block always ends before release. On SQLite, the engine.
     """
     if settings.is_sqlite:
-        return EngineRunner(engine)
+        return EngineRunner(create_engine(settings))
     url, connect_args = split_ssl_params(settings.database_url)
     options = {**connect_args, **postgres_connect_args(settings)}
     # SQLAlchemy's own statement cache; the asyncpg one is `statement_cache_size`.
@@ -77,15 +72,20 @@ async def create_task_runner(
         url.replace("postgresql+asyncpg://", "postgresql://", 1),
         min_size=0,
         max_size=settings.db_pool_size,
-        max_inactive_connection_lifetime=TASK_POOL_MAX_IDLE_SECONDS,
+        max_inactive_connection_lifetime=POOL_MAX_IDLE_SECONDS,
         reset=_keep_session,
         **options,
     )
-    return AsyncpgRunner(pool, settings.db_pool_timeout)
+    return AsyncpgRunner(
+        pool,
+        settings.db_pool_timeout,
+        recycle=settings.db_pool_recycle,
+        pre_ping=settings.db_pool_pre_ping,
+    )
 
 
 async def _keep_session(_connection: asyncpg.Connection) -> None:
-    """Release without asyncpg's reset query: task statements leave no session state."""
+    """Release without asyncpg's reset query: statements leave no session state."""
 
 
 def _create_sqlite_engine(settings: Settings) -> AsyncEngine:
@@ -96,7 +96,7 @@ def _create_sqlite_engine(settings: Settings) -> AsyncEngine:
         settings.database_url,
         echo=settings.db_echo,
         pool_size=settings.db_pool_size,
-        max_overflow=settings.db_max_overflow,
+        max_overflow=0,
         pool_timeout=settings.db_pool_timeout,
         connect_args={"timeout": settings.db_pool_timeout},
     )

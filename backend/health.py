@@ -10,8 +10,9 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import literal_column, select
+
+from backend.sql_runner import Statement, StatementRunner
 
 logger = logging.getLogger("backend.health")
 
@@ -46,11 +47,15 @@ class Readiness:
         return OK
 
 
-def database_check(engine: AsyncEngine) -> Check:
+_PING = Statement(select(literal_column("1").label("ok")))
+# Every statement of this module, for the test that runs each one on both engines.
+STATEMENTS = (_PING,)
+
+
+def database_check(runner: StatementRunner) -> Check:
     """The database answers a trivial query (through the pool, as requests would)."""
 
     async def check() -> None:
-        async with engine.connect() as connection:
-            await connection.execute(text("SELECT 1"))
+        await runner.one(_PING, {})
 
     return check

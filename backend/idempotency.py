@@ -6,14 +6,15 @@ so a concurrent duplicate waits on the unique key until that transaction ends, t
 stored response (or, if it rolled back, claims the key itself). Expired keys are reclaimed by
 the claim itself, and deleted by `purge_expired` at startup and then periodically.
 
-Like the task statements (`task_store.py`), each statement is built once with bound
-parameters, a key's owner among them: `IdempotencyKeys._params` binds it on every call.
+Like the task statements (`task_store.py`), each statement is built once, at import, with
+bound parameters, a key's owner among them: `IdempotencyKeys._params` binds it on every call.
 """
 
 import asyncio
 import contextlib
 import hashlib
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -21,10 +22,12 @@ from typing import Any
 import orjson
 from sqlalchemy import Insert, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.responses import Response
 
+from backend.errors import error_response
+from backend.etags import task_etag
 from backend.models import IdempotencyKey, utc_now
-from backend.sql_runner import StatementRunner
+from backend.sql_runner import Statement, StatementRunner
 
 logger = logging.getLogger("backend.idempotency")
 
@@ -53,7 +56,12 @@ def fingerprint(normalised_body: object) -> str:
 
 
 class IdempotencyKeys:
-    """One user's idempotency keys, on the runner (the transaction) of their tasks."""
+    """One user's idempotency keys, on the runner (the transaction) of their tasks.
+
+    `once` is the whole protocol: claim, act and record in one transaction, or replay what the
+    key's first request answered, 422 for the same key with another body, 409 while the first
+    request is still in flight.
+    """
 
     __slots__ = ("_owner_id", "_runner", "_ttl")
 
@@ -62,9 +70,29 @@ class IdempotencyKeys:
         self._owner_id = owner_id
         self._ttl = ttl
 
-    def within(self, runner: StatementRunner) -> "IdempotencyKeys":
+    def _within(self, runner: StatementRunner) -> "IdempotencyKeys":
         """The same keys on `runner`: the transaction that also writes the task."""
         return IdempotencyKeys(runner, self._owner_id, self._ttl)
+
+    async def once(
+        self,
+        key: str,
+        request_fingerprint: str,
+        act: Callable[[StatementRunner], Awaitable[Response]],
+    ) -> Response:
+        """`act`'s response, acting only for the key's first request: the claim, what `act`
+        writes on the runner it is given, and the stored response commit together or not at
+        all."""
+        async with self._runner.transaction() as transaction:
+            keys = self._within(transaction)
+            if await keys.claim(key, request_fingerprint):
+                response = await act(transaction)
+                await keys.record(
+                    key, response.status_code, bytes(response.body), response.headers["Location"]
+                )
+                return response
+            stored = await keys.stored(key)
+        return _answer_again(stored, key, request_fingerprint)
 
     def _params(self, **values: Any) -> dict[str, Any]:
         """The values of one statement, always with this store's owner."""
@@ -73,9 +101,6 @@ class IdempotencyKeys:
 
     async def claim(self, key: str, request_fingerprint: str) -> bool:
         """True when this request now owns the key (new, or its previous use has expired)."""
-        statement = (
-            _CLAIM_POSTGRESQL if self._runner.dialect_name == "postgresql" else _CLAIM_SQLITE
-        )
         now = utc_now()
         params = self._params(
             idempotency_key=key,
@@ -83,7 +108,7 @@ class IdempotencyKeys:
             created_at=now,
             expired_before=now - self._ttl,
         )
-        return await self._runner.one_or_none(statement, params) is not None
+        return await self._runner.one_or_none(_CLAIM, params) is not None
 
     async def stored(self, key: str) -> StoredResponse | None:
         row = await self._runner.one_or_none(_STORED, self._params(idempotency_key=key))
@@ -99,7 +124,27 @@ class IdempotencyKeys:
             response_body=body.decode(),
             location=location,
         )
-        await self._runner.all(_RECORD, params)
+        await self._runner.execute(_RECORD, params)
+
+
+def _answer_again(stored: StoredResponse | None, key: str, request_fingerprint: str) -> Response:
+    """What a repeated key gets: the first response replayed, or why it cannot be."""
+    if stored is not None and stored.fingerprint != request_fingerprint:
+        return error_response(
+            422,
+            "This Idempotency-Key was already used with a different request body",
+            idempotency_key=key,
+        )
+    if stored is None or stored.status_code is None or stored.body is None:
+        return error_response(
+            409,
+            "A request with this Idempotency-Key is still being processed: retry shortly",
+            headers={"Retry-After": "1"},
+        )
+    headers = {"ETag": task_etag(orjson.loads(stored.body)), "Idempotent-Replayed": "true"}
+    if stored.location is not None:
+        headers["Location"] = stored.location
+    return Response(stored.body, stored.status_code, headers, media_type="application/json")
 
 
 def _claim_statement(dialect_insert: Any) -> Insert:
@@ -123,15 +168,16 @@ def _claim_statement(dialect_insert: Any) -> Insert:
     ).returning(key_table.c.key)
 
 
-_CLAIM_POSTGRESQL = _claim_statement(postgresql.insert)
-_CLAIM_SQLITE = _claim_statement(sqlite.insert)
-_STORED = select(
-    key_table.c.fingerprint,
-    key_table.c.status_code,
-    key_table.c.response_body,
-    key_table.c.location,
-).where(key_table.c.user_id == _OWNER, key_table.c.key == _KEY)
-_RECORD = (
+_CLAIM = Statement(_claim_statement(postgresql.insert), sqlite=_claim_statement(sqlite.insert))
+_STORED = Statement(
+    select(
+        key_table.c.fingerprint,
+        key_table.c.status_code,
+        key_table.c.response_body,
+        key_table.c.location,
+    ).where(key_table.c.user_id == _OWNER, key_table.c.key == _KEY)
+)
+_RECORD = Statement(
     update(key_table)
     .where(key_table.c.user_id == _OWNER, key_table.c.key == _KEY)
     .values(
@@ -140,21 +186,21 @@ _RECORD = (
         location=bindparam("location"),
     )
 )
-_PURGE = delete(key_table).where(key_table.c.created_at < _EXPIRED_BEFORE)
+_PURGE = Statement(delete(key_table).where(key_table.c.created_at < _EXPIRED_BEFORE))
+# Every statement of this module, for the test that runs each one on both engines.
+STATEMENTS = (_CLAIM, _STORED, _RECORD, _PURGE)
 
 
-async def purge_expired(engine: AsyncEngine, ttl: timedelta) -> int:
+async def purge_expired(runner: StatementRunner, ttl: timedelta) -> int:
     """Delete every key older than `ttl`; returns how many went."""
-    async with engine.begin() as connection:
-        result = await connection.execute(_PURGE, {"expired_before": utc_now() - ttl})
-    purged = result.rowcount
+    purged = await runner.execute(_PURGE, {"expired_before": utc_now() - ttl})
     if purged:
         logger.info("purged %d expired idempotency keys", purged)
     return purged
 
 
 async def purge_periodically(
-    engine: AsyncEngine, ttl: timedelta, interval: float, stopping: asyncio.Event
+    runner: StatementRunner, ttl: timedelta, interval: float, stopping: asyncio.Event
 ) -> None:
     """Purge expired keys now (at startup) and then every `interval` seconds until `stopping`.
 
@@ -164,7 +210,7 @@ async def purge_periodically(
     """
     while not stopping.is_set():
         try:
-            await purge_expired(engine, ttl)
+            await purge_expired(runner, ttl)
         except Exception as exc:
             logger.warning("purging expired idempotency keys failed: %s", type(exc).__name__)
         with contextlib.suppress(TimeoutError):

@@ -1,6 +1,6 @@
 """The FastAPI application: middleware, routes, error handlers and the resources' lifetime.
 
-`backend.main:app` is the ASGI app. Importing it reads settings but opens nothing: the engine,
+`backend.main:app` is the ASGI app. Importing it reads settings but opens nothing: the pool,
 the token verifier, the rate limiter and the development secret come to life in the lifespan.
 """
 
@@ -13,21 +13,19 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.engine import make_url
 
 from backend.config import Settings
-from backend.db import create_engine, create_task_runner
+from backend.db import open_runner
 from backend.errors import install_error_handlers
 from backend.health import Readiness, database_check
 from backend.idempotency import purge_periodically
 from backend.jwks import JwksKeySource
-from backend.metrics import Metrics, PoolSampler
+from backend.metrics import Metrics
 from backend.middleware.edge import Edge
 from backend.rate_limit import build_rate_limiter
 from backend.routes import operations, tasks
-from backend.routes.fast_path import TaskFastPath
 from backend.routes.openapi_docs import serve_tidy_openapi
-from backend.sql_runner import AsyncpgRunner, EngineRunner
 from backend.tokens import KeySource, SecretKeySource, TokenVerifier
 from backend.user_store import UserProvisioner
 
@@ -69,50 +67,35 @@ def build_token_verifier(
     return TokenVerifier(sources, settings.jwt_max_token_bytes)
 
 
-def _pool_sampler(engine: AsyncEngine, runner: AsyncpgRunner | EngineRunner) -> PoolSampler | None:
-    """The pool that serves the task requests: the asyncpg one on PostgreSQL, else the engine's."""
-    if isinstance(runner, AsyncpgRunner):
-        return runner.connections
-    pool = engine.pool
-    checked_out = getattr(pool, "checkedout", None)
-    checked_in = getattr(pool, "checkedin", None)
-    if checked_out is None or checked_in is None:
-        return None
-    return lambda: (checked_out(), checked_in())
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     metrics = Metrics() if settings.metrics_enabled else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings)
-        app.state.engine = engine
+        runner = await open_runner(settings)
+        app.state.runner = runner
         verifier = build_token_verifier(settings)
         app.state.token_verifier = verifier
-        app.state.user_provisioner = UserProvisioner(engine)
-        runner = await create_task_runner(settings, engine)
-        app.state.task_runner = runner
+        app.state.user_provisioner = UserProvisioner(runner)
         app.state.rate_limiter = build_rate_limiter(settings)
-        app.state.readiness.register("database", database_check(engine))
+        app.state.readiness.register("database", database_check(runner))
         for source in verifier.sources:
             if isinstance(source, JwksKeySource):
                 app.state.readiness.register("jwks", source.ensure_keys_loaded)
-        sampler = _pool_sampler(engine, runner)
-        if metrics is not None and sampler is not None:
-            metrics.start_pool_sampling(sampler)
+        if metrics is not None:
+            metrics.start_pool_sampling(runner.connections)
         logger.info(
             "serving: environment=%s database=%s token verification: %s; rate limits=%s",
             settings.environment,
-            engine.url.render_as_string(hide_password=True),
+            make_url(settings.database_url).render_as_string(hide_password=True),
             "; ".join(verifier.modes),
             _rate_limit_mode(settings),
         )
         stopping = asyncio.Event()
         purger = asyncio.create_task(
             purge_periodically(
-                engine,
+                runner,
                 timedelta(seconds=settings.idempotency_key_ttl_seconds),
                 settings.idempotency_purge_interval_seconds,
                 stopping,
@@ -133,7 +116,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await metrics.stop()
             await app.state.rate_limiter.close()
             await runner.close()
-            await engine.dispose()
 
     docs = settings.docs_enabled
     app = FastAPI(
@@ -160,9 +142,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     serve_tidy_openapi(app)
     install_error_handlers(app)
 
-    # The fast path (routes/fast_path.py) sees only what the edge (middleware/edge.py) let in.
-    if settings.fast_path_enabled:
-        app.add_middleware(TaskFastPath)
     app.add_middleware(Edge, settings=settings, metrics=metrics)
     return app
 

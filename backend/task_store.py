@@ -7,38 +7,36 @@ handler cannot forget the filter.
 
 Each operation is one SQL statement (`... RETURNING`), with no read-before-write; a write with
 a version precondition checks it in the same statement (`... AND (version = :v0 OR ...)`).
-Each statement shape is built once, with a `bindparam()` for every value: module constants,
-or cached builders keyed by the few choices that change the SQL (sort order, completion
-filter, search or not; the fields a write sets and how many versions `If-Match` accepts). A
-request only passes values. The statements run on a `StatementRunner` (`sql_runner.py`):
-straight on asyncpg on PostgreSQL.
+Every statement shape is built once, at import, as a `Statement` with a `bindparam()` for
+every value, one per choice that changes the SQL (sort order, completion filter, search or not;
+the fields a write sets, toggle or not, conditional or not): `STATEMENTS` lists them all. A
+request only picks a shape and passes values. They run on a `StatementRunner` (`sql_runner.py`).
 """
 
-import functools
-from collections.abc import AsyncIterator, Collection, Mapping
-from contextlib import asynccontextmanager
+import itertools
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy import (
     ColumnElement,
     Delete,
-    Insert,
     Integer,
     Select,
+    String,
     Update,
     bindparam,
+    cast,
     delete,
-    false,
     func,
     insert,
-    or_,
     select,
     update,
 )
 
 from backend.models import Task, TaskCount, utc_now
-from backend.sql_runner import StatementRunner
+from backend.schemas import TaskSort
+from backend.sql_runner import Statement, StatementRunner
 
 TaskRow = Mapping[str, Any]
 _Statement = TypeVar("_Statement", Select[Any], Update, Delete)
@@ -55,9 +53,7 @@ _columns = (
     task_table.c.updated_at,
     task_table.c.version,
 )
-# Fields a list may be sorted by; each has an index (user_id, field, id) in models.py.
-SORT_FIELDS = ("created_at", "updated_at", "title", "id")
-# Fields a write may set; anything else is refused before a statement is built for it.
+# Fields a write may set: a statement exists for each set of them, and for nothing else.
 _WRITABLE_FIELDS = frozenset({"title", "description", "completed"})
 
 # Parameters outside VALUES and SET are named unlike any column: in an INSERT or UPDATE,
@@ -67,6 +63,7 @@ _TASK_ID = bindparam("task_id")
 _SEARCH = bindparam("search")
 _LIMIT = bindparam("limit", type_=Integer)
 _OFFSET = bindparam("offset", type_=Integer)
+_VERSIONS = bindparam("versions", type_=String)
 # What `icontains(..., autoescape=True)` does to a literal, done to the bound search value.
 _LIKE_ESCAPE = "/"
 
@@ -90,14 +87,11 @@ class OwnedTasks:
 
     @property
     def runner(self) -> StatementRunner:
-        """Where the statements run, for stores that must commit together with the task."""
         return self._runner
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator["OwnedTasks"]:
-        """The same store with every statement in one transaction, committed at the end."""
-        async with self._runner.transaction() as runner:
-            yield OwnedTasks(runner, self._owner_id)
+    def on(self, runner: StatementRunner) -> "OwnedTasks":
+        """The same owner's tasks on `runner` (a transaction that writes more than tasks)."""
+        return OwnedTasks(runner, self._owner_id)
 
     @property
     def owner_id(self) -> str:
@@ -115,9 +109,9 @@ class OwnedTasks:
 
     def _page_plan(
         self, *, completed: bool | None, search: str | None, sort: str, limit: int, offset: int
-    ) -> tuple[Select[Any], Select[Any], dict[str, Any]]:
+    ) -> tuple[Statement, Statement, dict[str, Any]]:
         """The page statement, its total alone, and the values of both."""
-        page, count = _page_statements(sort, completed, bool(search))
+        page, count = _PAGES[sort, completed, bool(search)]
         values: dict[str, Any] = {"limit": limit, "offset": offset}
         if search:
             values["search"] = _like_literal(search)
@@ -130,7 +124,7 @@ class OwnedTasks:
         page, count, params = self._page_plan(
             completed=completed, search=search, sort=sort, limit=limit, offset=offset
         )
-        return page.params(params), count.params(params)
+        return page.construct.params(params), count.construct.params(params)
 
     async def page(
         self, *, completed: bool | None, search: str | None, sort: str, limit: int, offset: int
@@ -146,7 +140,7 @@ class OwnedTasks:
             total = 0
         else:
             row = await self._runner.one_or_none(count, params)
-            total = (next(iter(row.values())) if row else None) or 0
+            total = row["total"] if row else 0
         for row in rows:
             del row["total"]
         return TaskPage(rows, total)
@@ -189,20 +183,17 @@ class OwnedTasks:
         unknown = values.keys() - _WRITABLE_FIELDS
         if unknown:
             raise ValueError(f"not a writable task field: {sorted(unknown)}")
-        accepted = None if versions is None else sorted(versions)
-        statement = _update_statement(
-            tuple(sorted(values)), toggle, None if accepted is None else len(accepted)
-        )
-        params = self._params(
-            task_id=task_id, updated_at=utc_now(), **values, **_version_values(accepted)
-        )
+        statement = _UPDATES[tuple(sorted(values)), toggle, versions is not None]
+        params = self._params(task_id=task_id, updated_at=utc_now(), **values)
+        if versions is not None:
+            params["versions"] = _version_list(versions)
         return await self._runner.one_or_none(statement, params)
 
     async def delete(self, task_id: int, versions: Collection[int] | None) -> bool:
-        accepted = None if versions is None else sorted(versions)
-        statement = _delete_statement(None if accepted is None else len(accepted))
-        params = self._params(task_id=task_id, **_version_values(accepted))
-        return await self._runner.one_or_none(statement, params) is not None
+        params = self._params(task_id=task_id)
+        if versions is not None:
+            params["versions"] = _version_list(versions)
+        return await self._runner.one_or_none(_DELETES[versions is not None], params) is not None
 
 
 def _like_literal(search: str) -> str:
@@ -228,25 +219,24 @@ def _filtered(statement: Select[Any], completed: bool | None, searching: bool) -
     return statement
 
 
-@functools.cache
 def _count_statement(completed: bool | None, searching: bool) -> Select[Any]:
-    """How many tasks match: read from the trigger-kept `task_count` row, or counted when
-    searching (a substring search reads every task of the user anyway)."""
+    """How many tasks match, as `total`: read from the trigger-kept `task_count` row, or
+    counted when searching (a substring search reads every task of the user anyway)."""
     if searching:
-        return _filtered(select(func.count()).select_from(task_table), completed, searching)
+        counted = select(func.count().label("total")).select_from(task_table)
+        return _filtered(counted, completed, searching)
     if completed is None:
         column = count_table.c.total
     elif completed:
         column = count_table.c.completed
     else:
         column = count_table.c.total - count_table.c.completed
-    return select(column).where(count_table.c.user_id == _OWNER)
+    return select(column.label("total")).where(count_table.c.user_id == _OWNER)
 
 
-@functools.cache
 def _page_statements(
     sort: str, completed: bool | None, searching: bool
-) -> tuple[Select[Any], Select[Any]]:
+) -> tuple[Statement, Statement]:
     """The page statement, with the total as an uncorrelated scalar subquery, and that
     total alone (for a page past the end, which has no row to carry it).
 
@@ -254,8 +244,6 @@ def _page_statements(
     backwards, with no sort step; the total is evaluated once per statement.
     """
     field = sort.removeprefix("-")
-    if field not in SORT_FIELDS:
-        raise ValueError(f"unknown sort field {field!r}")
     order: list[ColumnElement[Any]] = [task_table.c[field]]
     if field != "id":
         order.append(task_table.c.id)
@@ -269,12 +257,54 @@ def _page_statements(
         .limit(_LIMIT)
         .offset(_OFFSET)
     )
-    return statement, count
+    return Statement(statement), Statement(count)
 
 
-_GET = OwnedTasks._owned(select(*_columns)).where(task_table.c.id == _TASK_ID)
+def _update_statement(fields: tuple[str, ...], toggle: bool, conditional: bool) -> Statement:
+    """Set `fields` (and flip `completed`, for a toggle) on the task, if its version is in the
+    bound `versions` list (whatever its version, unless `conditional`)."""
+    values: dict[str, Any] = {field: bindparam(field) for field in fields}
+    if toggle:
+        values["completed"] = ~task_table.c.completed
+    statement = (
+        OwnedTasks._owned(update(task_table))
+        .where(task_table.c.id == _TASK_ID)
+        .values(**values, updated_at=bindparam("updated_at"), version=task_table.c.version + 1)
+        .returning(*_columns)
+    )
+    if conditional:
+        statement = statement.where(_version_accepted())
+    return Statement(statement)
 
-_CREATE: Insert = (
+
+def _delete_statement(conditional: bool) -> Statement:
+    statement = (
+        OwnedTasks._owned(delete(task_table))
+        .where(task_table.c.id == _TASK_ID)
+        .returning(task_table.c.id)
+    )
+    if conditional:
+        statement = statement.where(_version_accepted())
+    return Statement(statement)
+
+
+def _version_accepted() -> ColumnElement[bool]:
+    """The task's version is in `versions`, bound as one comma-separated list (`,3,5,`).
+
+    One parameter whatever the number of `If-Match` tags, so the shape is fixed and the
+    statement compiles once; an expanding `IN` would compile per call.
+    """
+    return _VERSIONS.contains("," + cast(task_table.c.version, String) + ",")
+
+
+def _version_list(versions: Collection[int]) -> str:
+    """`versions` as `_version_accepted` binds them; no version at all matches nothing."""
+    return "".join(f",{version}" for version in sorted(versions)) + ","
+
+
+_GET = Statement(OwnedTasks._owned(select(*_columns)).where(task_table.c.id == _TASK_ID))
+
+_CREATE = Statement(
     insert(task_table)
     .values(
         user_id=_OWNER,
@@ -288,48 +318,31 @@ _CREATE: Insert = (
     .returning(*_columns)
 )
 
+_PAGES = {
+    (sort.value, completed, searching): _page_statements(sort.value, completed, searching)
+    for sort in TaskSort
+    for completed in (None, True, False)
+    for searching in (False, True)
+}
+_FIELD_SETS = [
+    fields
+    for size in range(len(_WRITABLE_FIELDS) + 1)
+    for fields in itertools.combinations(sorted(_WRITABLE_FIELDS), size)
+]
+_UPDATES = {
+    (fields, toggle, conditional): _update_statement(fields, toggle, conditional)
+    for fields in _FIELD_SETS
+    for toggle in (False, True)
+    if not (toggle and fields)
+    for conditional in (False, True)
+}
+_DELETES = {conditional: _delete_statement(conditional) for conditional in (False, True)}
 
-@functools.lru_cache(maxsize=256)
-def _update_statement(fields: tuple[str, ...], toggle: bool, versions: int | None) -> Update:
-    """Set `fields` (and flip `completed`, for a toggle) on the task, if its version is one of
-    `versions` bound values (whatever its version, for None)."""
-    values: dict[str, Any] = {field: bindparam(field) for field in fields}
-    if toggle:
-        values["completed"] = ~task_table.c.completed
-    statement = (
-        OwnedTasks._owned(update(task_table))
-        .where(task_table.c.id == _TASK_ID)
-        .values(**values, updated_at=bindparam("updated_at"), version=task_table.c.version + 1)
-        .returning(*_columns)
-    )
-    if versions is not None:
-        statement = statement.where(_version_in(versions))
-    return statement
-
-
-@functools.lru_cache(maxsize=256)
-def _delete_statement(versions: int | None) -> Delete:
-    statement = (
-        OwnedTasks._owned(delete(task_table))
-        .where(task_table.c.id == _TASK_ID)
-        .returning(task_table.c.id)
-    )
-    if versions is not None:
-        statement = statement.where(_version_in(versions))
-    return statement
-
-
-def _version_in(count: int) -> ColumnElement[bool]:
-    """`version` is one of `count` accepted versions, bound as `v0`, `v1`, ...: one parameter
-    each, so the statement keeps a fixed shape per count (an expanding `IN` cannot be compiled
-    once for asyncpg). No accepted version matches nothing."""
-    if not count:
-        return false()
-    return or_(*(task_table.c.version == bindparam(f"v{index}") for index in range(count)))
-
-
-def _version_values(accepted: list[int] | None) -> dict[str, int]:
-    """The values of `_version_in`'s parameters, for versions in ascending order."""
-    if accepted is None:
-        return {}
-    return {f"v{index}": version for index, version in enumerate(accepted)}
+# Every statement this store runs, for the test that runs each one on both engines.
+STATEMENTS: tuple[Statement, ...] = (
+    _GET,
+    _CREATE,
+    *itertools.chain.from_iterable(_PAGES.values()),
+    *_UPDATES.values(),
+    *_DELETES.values(),
+)

@@ -6,23 +6,25 @@ path does not touch the user table again.
 """
 
 from collections import OrderedDict
+from typing import Any
 
-from sqlalchemy import Insert, and_, or_, update
+from sqlalchemy import Insert, and_, bindparam, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from backend.models import User, utc_now
+from backend.sql_runner import INTEGRITY_ERRORS, Statement, StatementRunner
 from backend.tokens import AuthenticatedUser
 
 user_table = User.__table__
 _REMEMBERED_USERS = 50_000
 
 
-def _upsert(dialect_name: str, user: AuthenticatedUser) -> Insert:
-    dialect_insert = postgresql.insert if dialect_name == "postgresql" else sqlite.insert
+def _upsert(dialect_insert: Any) -> Insert:
     statement = dialect_insert(user_table).values(
-        id=user.id, email=user.email, name=user.name, created_at=utc_now()
+        id=bindparam("id"),
+        email=bindparam("email"),
+        name=bindparam("name"),
+        created_at=bindparam("created_at"),
     )
     changed = or_(
         user_table.c.email.is_distinct_from(statement.excluded.email),
@@ -35,22 +37,40 @@ def _upsert(dialect_name: str, user: AuthenticatedUser) -> Insert:
     )
 
 
-async def _write_user(connection: AsyncConnection, user: AuthenticatedUser) -> None:
-    if user.email is not None:
-        # An email now belongs to this user id; an older account that held it lets it go.
-        await connection.execute(
-            update(user_table)
-            .where(and_(user_table.c.email == user.email, user_table.c.id != user.id))
-            .values(email=None)
+_UPSERT = Statement(_upsert(postgresql.insert), sqlite=_upsert(sqlite.insert))
+# An email now belongs to this user id; an older account that held it lets it go. (Parameters
+# are named unlike the columns: in an UPDATE, a column's name is reserved for its new value.)
+_RELEASE_EMAIL = Statement(
+    update(user_table)
+    .where(
+        and_(
+            user_table.c.email == bindparam("claimed_email"),
+            user_table.c.id != bindparam("claimant_id"),
         )
-    await connection.execute(_upsert(connection.dialect.name, user))
+    )
+    .values(email=None)
+)
+# Every statement of this module, for the test that runs each one on both engines.
+STATEMENTS = (_UPSERT, _RELEASE_EMAIL)
+
+
+async def _write_user(runner: StatementRunner, user: AuthenticatedUser) -> None:
+    async with runner.transaction() as transaction:
+        if user.email is not None:
+            await transaction.execute(
+                _RELEASE_EMAIL, {"claimed_email": user.email, "claimant_id": user.id}
+            )
+        await transaction.execute(
+            _UPSERT,
+            {"id": user.id, "email": user.email, "name": user.name, "created_at": utc_now()},
+        )
 
 
 class UserProvisioner:
     """Makes sure the user row of an authenticated user exists and is current."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = engine
+    def __init__(self, runner: StatementRunner) -> None:
+        self._runner = runner
         self._provisioned: OrderedDict[tuple[str, str | None, str | None], None] = OrderedDict()
 
     async def ensure(self, user: AuthenticatedUser) -> None:
@@ -58,12 +78,10 @@ class UserProvisioner:
         if key in self._provisioned:
             return
         try:
-            async with self._engine.begin() as connection:
-                await _write_user(connection, user)
-        except IntegrityError:
+            await _write_user(self._runner, user)
+        except INTEGRITY_ERRORS:
             # A concurrent first request for the same email won the race: write again.
-            async with self._engine.begin() as connection:
-                await _write_user(connection, user)
+            await _write_user(self._runner, user)
         self._provisioned[key] = None
         if len(self._provisioned) > _REMEMBERED_USERS:
             self._provisioned.popitem(last=False)

@@ -29,6 +29,7 @@ from httpx import ASGITransport, AsyncClient, Response
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from backend.config import Settings, normalize_database_url
 from backend.db import create_engine
@@ -160,6 +161,14 @@ async def emptied_postgres(url: str) -> str:
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     return make_settings(database_url)
+
+
+@pytest.fixture
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    """A SQLAlchemy engine on the test's database, for looking at the tables directly."""
+    engine = create_engine(settings)
+    yield engine
+    await engine.dispose()
 
 
 @pytest.fixture

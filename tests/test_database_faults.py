@@ -79,7 +79,7 @@ async def test_a_statement_stuck_behind_a_lock_is_cut_off(postgresql_url: str) -
 
 
 async def test_a_request_that_finds_the_pool_exhausted_gets_503(postgresql_url: str) -> None:
-    settings = make_settings(postgresql_url, db_pool_size=1, db_max_overflow=0, db_pool_timeout=0.5)
+    settings = make_settings(postgresql_url, db_pool_size=1, db_pool_timeout=0.5)
     app = create_app(settings)
 
     async with serving(app) as client:

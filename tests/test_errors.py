@@ -37,14 +37,14 @@ async def test_unexpected_errors_are_a_bare_500() -> None:
 
 
 async def test_exhausted_connection_pool_is_503(database_url: str) -> None:
-    settings = make_settings(database_url, db_pool_size=1, db_max_overflow=0, db_pool_timeout=0.2)
+    settings = make_settings(database_url, db_pool_size=1, db_pool_timeout=0.2)
     app = create_app(settings)
     headers = {"Authorization": f"Bearer {token_for('alice-id')}"}
 
     async with serving(app) as client:
         await client.get("/api/alice-id/tasks", headers=headers)
         # Hold the only connection of the pool that serves the task routes.
-        async with app.state.task_runner.transaction():
+        async with app.state.runner.transaction():
             response = await client.get("/api/alice-id/tasks", headers=headers)
         recovered = await client.get("/api/alice-id/tasks", headers=headers)
 

@@ -6,12 +6,15 @@ from datetime import timedelta
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.responses import Response
 
 from backend.config import Settings
 from backend.idempotency import IdempotencyKeys, fingerprint, key_table, purge_expired
 from backend.main import create_app
 from backend.models import utc_now
 from backend.schemas import TaskCreate
+from backend.sql_runner import StatementRunner
 from backend.task_store import OwnedTasks
 
 from conftest import ApiUser, serving, token_for
@@ -127,19 +130,19 @@ async def test_twenty_concurrent_posts_with_one_key_create_one_task(alice: ApiUs
     assert await count_tasks(alice) == 2
 
 
-async def age_keys(app: FastAPI, by: timedelta) -> None:
-    async with app.state.engine.begin() as connection:
+async def age_keys(engine: AsyncEngine, by: timedelta) -> None:
+    async with engine.begin() as connection:
         await connection.execute(update(key_table).values(created_at=utc_now() - by))
 
 
-async def stored_keys(app: FastAPI) -> int:
-    async with app.state.engine.connect() as connection:
+async def stored_keys(engine: AsyncEngine) -> int:
+    async with engine.connect() as connection:
         return (await connection.execute(select(func.count()).select_from(key_table))).scalar_one()
 
 
-async def test_an_expired_key_is_free_again(app: FastAPI, alice: ApiUser) -> None:
+async def test_an_expired_key_is_free_again(engine: AsyncEngine, alice: ApiUser) -> None:
     first = await alice.request("POST", json={"title": "old"}, headers={"Idempotency-Key": KEY})
-    await age_keys(app, timedelta(hours=25))
+    await age_keys(engine, timedelta(hours=25))
 
     again = await alice.request("POST", json={"title": "new"}, headers={"Idempotency-Key": KEY})
 
@@ -148,19 +151,21 @@ async def test_an_expired_key_is_free_again(app: FastAPI, alice: ApiUser) -> Non
     assert "idempotent-replayed" not in again.headers
 
 
-async def test_purge_deletes_only_expired_keys(app: FastAPI, alice: ApiUser) -> None:
+async def test_purge_deletes_only_expired_keys(
+    app: FastAPI, engine: AsyncEngine, alice: ApiUser
+) -> None:
     await alice.request("POST", json={"title": "old"}, headers={"Idempotency-Key": "old"})
-    await age_keys(app, timedelta(hours=25))
+    await age_keys(engine, timedelta(hours=25))
     await alice.request("POST", json={"title": "new"}, headers={"Idempotency-Key": "new"})
 
-    purged = await purge_expired(app.state.engine, timedelta(hours=24))
+    purged = await purge_expired(app.state.runner, timedelta(hours=24))
 
     assert purged == 1
-    assert await stored_keys(app) == 1
+    assert await stored_keys(engine) == 1
 
 
 async def test_keys_survive_a_restart_and_expired_ones_are_purged_at_startup(
-    settings: Settings,
+    settings: Settings, engine: AsyncEngine
 ) -> None:
     headers = {"Authorization": f"Bearer {token_for('carol')}", "Idempotency-Key": KEY}
     url = "/api/carol/tasks"
@@ -169,8 +174,7 @@ async def test_keys_survive_a_restart_and_expired_ones_are_purged_at_startup(
         await client.post(
             url, json={"title": "old"}, headers={**headers, "Idempotency-Key": "aged"}
         )
-        app = client._transport.app  # type: ignore[attr-defined]
-        async with app.state.engine.begin() as connection:
+        async with engine.begin() as connection:
             await connection.execute(
                 update(key_table)
                 .where(key_table.c.key == "aged")
@@ -181,10 +185,10 @@ async def test_keys_survive_a_restart_and_expired_ones_are_purged_at_startup(
     async with serving(restarted) as client:
         replay = await client.post(url, json={"title": "kept"}, headers=headers)
         for _ in range(100):
-            if await stored_keys(restarted) == 1:
+            if await stored_keys(engine) == 1:
                 break
             await asyncio.sleep(0.05)
-        remaining = await stored_keys(restarted)
+        remaining = await stored_keys(engine)
 
     assert replay.json() == first.json()
     assert replay.headers["idempotent-replayed"] == "true"
@@ -192,11 +196,11 @@ async def test_keys_survive_a_restart_and_expired_ones_are_purged_at_startup(
 
 
 async def test_a_key_seen_without_its_response_is_409_with_retry_after(
-    app: FastAPI, alice: ApiUser
+    engine: AsyncEngine, alice: ApiUser
 ) -> None:
     await alice.create(title="warm up the user row")
     body = {"title": "pending"}
-    async with app.state.engine.begin() as connection:
+    async with engine.begin() as connection:
         await connection.execute(
             key_table.insert().values(
                 user_id=alice.id,
@@ -218,17 +222,15 @@ async def test_a_create_that_fails_midway_leaves_neither_key_nor_task(
 ) -> None:
     """Claim, insert and stored response share one transaction: all of them, or none."""
     await alice.create(title="first")  # provisions alice's user row
-    tasks = OwnedTasks(app.state.task_runner, alice.id)
-    keys = IdempotencyKeys(app.state.task_runner, alice.id, timedelta(hours=24))
+    tasks = OwnedTasks(app.state.runner, alice.id)
+    keys = IdempotencyKeys(app.state.runner, alice.id, timedelta(hours=24))
 
-    async def claim_create_then_fail() -> None:
-        async with tasks.transaction() as in_transaction:
-            assert await keys.within(in_transaction.runner).claim(KEY, "a-fingerprint")
-            await in_transaction.create(title="never kept", description=None, completed=False)
-            raise RuntimeError("failed after the insert")
+    async def create_then_fail(runner: StatementRunner) -> Response:
+        await tasks.on(runner).create(title="never kept", description=None, completed=False)
+        raise RuntimeError("failed after the insert")
 
     with pytest.raises(RuntimeError, match="after the insert"):
-        await claim_create_then_fail()
+        await keys.once(KEY, "a-fingerprint", create_then_fail)
 
     assert await count_tasks(alice) == 1
     retried = await alice.request("POST", json={"title": "kept"}, headers={"Idempotency-Key": KEY})

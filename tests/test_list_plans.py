@@ -9,9 +9,8 @@ list endpoint runs.
 import re
 from typing import Any
 
-from fastapi import FastAPI
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from backend.schemas import TaskSort
 from backend.task_store import OwnedTasks
@@ -47,11 +46,10 @@ async def explain(connection: AsyncConnection, statement: Any) -> str:
 
 
 async def test_every_sort_order_pages_off_an_index_at_100k_tasks(
-    app: FastAPI, alice: ApiUser, bob: ApiUser
+    engine: AsyncEngine, alice: ApiUser, bob: ApiUser
 ) -> None:
     await alice.create(title="first")
     await bob.create(title="someone else's")
-    engine = app.state.engine
     dialect = engine.dialect.name
     async with engine.begin() as connection:
         await connection.execute(text(_BULK_INSERT[dialect]), {"owner": alice.id, "tasks": TASKS})

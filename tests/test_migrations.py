@@ -3,8 +3,8 @@
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from fastapi import FastAPI
 from sqlalchemy import Connection, inspect, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from backend.migrate import alembic_config
 from backend.models import SQLModel, utc_now
@@ -23,15 +23,15 @@ def task_indexes(connection: Connection) -> dict[str, list[str]]:
     }
 
 
-async def test_migrations_create_exactly_the_models(app: FastAPI) -> None:
-    async with app.state.engine.connect() as connection:
+async def test_migrations_create_exactly_the_models(engine: AsyncEngine) -> None:
+    async with engine.connect() as connection:
         differences = await connection.run_sync(schema_differences)
 
     assert differences == []
 
 
-async def test_task_indexes_serve_the_queries(app: FastAPI) -> None:
-    async with app.state.engine.connect() as connection:
+async def test_task_indexes_serve_the_queries(engine: AsyncEngine) -> None:
+    async with engine.connect() as connection:
         indexes = await connection.run_sync(task_indexes)
 
     # One per sort order of the list, each ending in the id tie-breaker.
@@ -48,11 +48,10 @@ def _alembic(connection: Connection, command_name: str, revision: str) -> None:
 
 
 async def test_task_counts_are_backfilled_and_every_revision_downgrades(
-    app: FastAPI, alice: ApiUser
+    engine: AsyncEngine, alice: ApiUser
 ) -> None:
     await alice.create(title="before", completed=True)
     await alice.create(title="before too")
-    engine = app.state.engine
     async with engine.begin() as connection:
         await connection.run_sync(_alembic, "downgrade", "0002")
         await connection.execute(

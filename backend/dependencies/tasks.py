@@ -24,20 +24,24 @@ async def owned_tasks(request: Request, owner: PathOwner) -> OwnedTasks:
 
 
 async def open_owned_tasks(state: State, owner: AuthenticatedUser) -> OwnedTasks:
-    """The owner's store, once their user row is known to exist (the fast path's way in too)."""
+    """The owner's store, once their user row is known to exist (lean handlers' way in too)."""
     await state.user_provisioner.ensure(owner)
-    return OwnedTasks(state.task_runner, owner.id)
+    return OwnedTasks(state.runner, owner.id)
 
 
 OwnedTasksDep = Annotated[OwnedTasks, Depends(owned_tasks)]
 
 
 def is_json_content_type(content_type: str | None) -> bool:
-    """JSON, `+json`, or no Content-Type at all (read as JSON, as curl users expect)."""
-    if content_type is None:
+    """What FastAPI reads as JSON: `application/json`, `application/*+json`, or no
+    Content-Type at all (read as JSON, as curl users expect). Anything else is a 415."""
+    if not content_type:
         return True
     media_type = content_type.partition(";")[0].strip().lower()
-    return media_type == "application/json" or media_type.endswith("+json")
+    main_type, slash, subtype = media_type.partition("/")
+    if not slash or "/" in subtype:
+        return False
+    return main_type == "application" and (subtype == "json" or subtype.endswith("+json"))
 
 
 async def require_json_body(request: Request) -> None:
@@ -59,6 +63,10 @@ IDEMPOTENCY_KEY_PATTERN = r"^[!-~]([ -~]{0,253}[!-~])?$"
 _IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 
+def is_idempotency_key(key: str) -> bool:
+    return _IDEMPOTENCY_KEY.fullmatch(key) is not None
+
+
 async def idempotency_key(
     key: Annotated[
         str | None,
@@ -77,7 +85,7 @@ async def idempotency_key(
     ] = None,
 ) -> str | None:
     """400 for a malformed key, before anything is read or written."""
-    if key is not None and not _IDEMPOTENCY_KEY.fullmatch(key):
+    if key is not None and not is_idempotency_key(key):
         raise HTTPException(
             status_code=400,
             detail={
@@ -91,10 +99,14 @@ async def idempotency_key(
 IdempotencyKeyHeader = Annotated[str | None, Depends(idempotency_key)]
 
 
-async def idempotency_keys(request: Request, tasks: OwnedTasksDep) -> IdempotencyKeys:
-    """The owner's idempotency keys; `within` puts them on the transaction of the task."""
-    ttl = timedelta(seconds=request.app.state.settings.idempotency_key_ttl_seconds)
-    return IdempotencyKeys(tasks.runner, tasks.owner_id, ttl)
+def owner_idempotency_keys(state: State, owner_id: str) -> IdempotencyKeys:
+    """The owner's idempotency keys (lean handlers' way in too)."""
+    ttl = timedelta(seconds=state.settings.idempotency_key_ttl_seconds)
+    return IdempotencyKeys(state.runner, owner_id, ttl)
+
+
+async def idempotency_keys(request: Request, owner: PathOwner) -> IdempotencyKeys:
+    return owner_idempotency_keys(request.app.state, owner.id)
 
 
 IdempotencyKeysDep = Annotated[IdempotencyKeys, Depends(idempotency_keys)]

@@ -1,18 +1,22 @@
-"""What each task operation answers, once its inputs are decoded and valid.
+"""What each task operation does, once its inputs are decoded and valid: all of them, here.
 
-Shared by the FastAPI routes (`tasks.py`), which decode and validate through FastAPI, and by
-the fast path (`fast_path.py`), which decodes the common, well-formed requests itself: both
-answer with the same bytes because both end here. Responses are serialised once, from the rows
-the single SQL statement returned; single-task responses carry a strong `ETag`.
+The endpoints (`tasks.py`) reach these through FastAPI's full handling or through their lean
+handlers; both end here, so both answer with the same bytes. Responses are serialised once,
+from the rows the single SQL statement returned; single-task responses carry a strong `ETag`.
+Writes honour `If-Match` in the same statement that writes.
 """
+
+from typing import Any
 
 from starlette.datastructures import URL
 from starlette.responses import Response
 
 from backend.errors import error_response, json_response
 from backend.etags import if_match_versions, none_match, task_etag
+from backend.idempotency import IdempotencyKeys, fingerprint
 from backend.pagination import link_header
-from backend.schemas import TaskCreate, TaskReplace
+from backend.schemas import TaskCreate, TaskPatch, TaskReplace
+from backend.sql_runner import StatementRunner
 from backend.task_store import OwnedTasks, TaskRow
 
 
@@ -41,7 +45,7 @@ async def write_failed(tasks: OwnedTasks, task_id: int) -> Response:
     )
 
 
-async def after_write(
+async def _after_write(
     tasks: OwnedTasks, task_id: int, versions: frozenset[int] | None, row: TaskRow | None
 ) -> Response:
     if row is not None:
@@ -70,13 +74,27 @@ async def list_page(
     return json_response(page.tasks, headers=headers)
 
 
-async def create(tasks: OwnedTasks, collection_path: str, body: TaskCreate) -> Response:
-    """201 with the new task; `Location` is its URL under `collection_path`."""
-    row = await tasks.create(
-        title=body.title, description=body.description, completed=body.completed
-    )
-    location = f"{collection_path.rstrip('/')}/{row['id']}"
-    return task_json(row, 201, Location=location)
+async def create(
+    tasks: OwnedTasks,
+    keys: IdempotencyKeys,
+    collection_path: str,
+    body: TaskCreate,
+    idempotency_key: str | None,
+) -> Response:
+    """201 with the new task; `Location` is its URL under `collection_path`. With an
+    `Idempotency-Key`, only the key's first request creates; a retry gets its answer."""
+
+    async def insert(runner: StatementRunner) -> Response:
+        row = await tasks.on(runner).create(
+            title=body.title, description=body.description, completed=body.completed
+        )
+        location = f"{collection_path.rstrip('/')}/{row['id']}"
+        return task_json(row, 201, Location=location)
+
+    if idempotency_key is None:
+        return await insert(tasks.runner)
+    request_fingerprint = fingerprint(body.model_dump(mode="json"))
+    return await keys.once(idempotency_key, request_fingerprint, insert)
 
 
 async def get(tasks: OwnedTasks, task_id: int, if_none_match: str | None) -> Response:
@@ -89,23 +107,39 @@ async def get(tasks: OwnedTasks, task_id: int, if_none_match: str | None) -> Res
     return task_json(row)
 
 
+async def _write(
+    tasks: OwnedTasks, task_id: int, if_match: str | None, values: dict[str, Any]
+) -> Response:
+    versions = if_match_versions(if_match, task_id)
+    row = await tasks.update(task_id, versions, **values)
+    return await _after_write(tasks, task_id, versions, row)
+
+
 async def replace(
     tasks: OwnedTasks, task_id: int, body: TaskReplace, if_match: str | None
 ) -> Response:
-    versions = if_match_versions(if_match, task_id)
-    row = await tasks.update(
-        task_id,
-        versions,
-        title=body.title,
-        description=body.description,
-        completed=body.completed,
-    )
-    return await after_write(tasks, task_id, versions, row)
+    """Every client field set: omitted ones take their defaults."""
+    return await _write(tasks, task_id, if_match, body.model_dump())
+
+
+async def update(
+    tasks: OwnedTasks, task_id: int, body: TaskPatch, if_match: str | None
+) -> Response:
+    """Only the fields present in the body change; `"description": null` clears it."""
+    return await _write(tasks, task_id, if_match, body.model_dump(exclude_unset=True))
+
+
+async def set_completion(
+    tasks: OwnedTasks, task_id: int, completed: bool, if_match: str | None
+) -> Response:
+    """Idempotent, so a retried request cannot flip the task back."""
+    return await _write(tasks, task_id, if_match, {"completed": completed})
 
 
 async def toggle(tasks: OwnedTasks, task_id: int, if_match: str | None) -> Response:
+    """Flip `completed` atomically, inside the UPDATE."""
     versions = if_match_versions(if_match, task_id)
-    return await after_write(tasks, task_id, versions, await tasks.toggle(task_id, versions))
+    return await _after_write(tasks, task_id, versions, await tasks.toggle(task_id, versions))
 
 
 async def delete(tasks: OwnedTasks, task_id: int, if_match: str | None) -> Response:

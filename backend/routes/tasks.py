@@ -1,28 +1,37 @@
 """The task endpoints under `/api/{user_id}/tasks`.
 
-Handlers are straight lines: the dependencies have already authenticated the caller, checked
-the path's `{user_id}`, and opened an owner-scoped store; FastAPI has validated the inputs.
-What each operation answers is in `task_handlers.py`, shared with the fast path
-(`fast_path.py`), which serves the common well-formed requests without this layer and hands
-everything else here. Writes honour `If-Match` in the same statement that writes.
+Each endpoint is a straight line: the dependencies have authenticated the caller, checked the
+path's `{user_id}` and opened an owner-scoped store; FastAPI has validated the inputs; what the
+operation does is in `task_handlers.py`. Beside each endpoint, its lean handler (`lean.py`)
+serves the well-formed requests without FastAPI's dependency solver, with the same defaults and
+bounds (declared once, here) and the same answer; it leaves everything else to FastAPI.
 """
 
-from typing import Annotated
+from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
 from backend.dependencies.tasks import (
     IdempotencyKeyHeader,
     IdempotencyKeysDep,
     OwnedTasksDep,
+    is_idempotency_key,
+    is_json_content_type,
+    open_owned_tasks,
+    owner_idempotency_keys,
     require_json_body,
 )
-from backend.errors import error_response
-from backend.etags import if_match_versions, task_etag
-from backend.idempotency import IdempotencyKeys, fingerprint
 from backend.routes import openapi_docs as docs
 from backend.routes import task_handlers as handlers
+from backend.routes.lean import (
+    LeanRoute,
+    json_body,
+    lean,
+    parsed,
+    path_owner,
+    read_body,
+    whole_number,
+)
 from backend.schemas import (
     TaskCompletion,
     TaskCreate,
@@ -33,9 +42,11 @@ from backend.schemas import (
 )
 from backend.task_store import OwnedTasks
 
-router = APIRouter(prefix="/api/{user_id}/tasks", tags=["tasks"])
+router = APIRouter(prefix="/api/{user_id}/tasks", tags=["tasks"], route_class=LeanRoute)
 
 MAX_TASK_ID = 2**31 - 1
+DEFAULT_SORT = TaskSort.CREATED_AT_DESC
+DEFAULT_LIMIT = 100
 MAX_LIST_LIMIT = 500
 MAX_LIST_OFFSET = 2**31 - 1
 TaskId = Annotated[int, Path(ge=1, le=MAX_TASK_ID, description="The task's id.")]
@@ -59,6 +70,61 @@ IfNoneMatch = Annotated[
 _JSON_BODY = [Depends(require_json_body)]
 
 
+async def _owner_tasks(request: Request) -> OwnedTasks | None:
+    """The caller's store when the path is their own, else None (FastAPI answers the 403)."""
+    owner = path_owner(request)
+    return None if owner is None else await open_owned_tasks(request.app.state, owner)
+
+
+def _task_id(request: Request) -> int | None:
+    return whole_number(request.path_params["task_id"], 1, MAX_TASK_ID)
+
+
+_SORTS = frozenset(sort.value for sort in TaskSort)
+_BOOLEANS = {"true": True, "false": False}
+
+
+def _list_query(request: Request) -> dict[str, Any] | None:
+    """`completed`, `sort`, `limit` and `offset`, each at most once and canonical; None for
+    any other parameter (a search included) or form."""
+    query: dict[str, Any] = {
+        "completed": None,
+        "sort": DEFAULT_SORT.value,
+        "limit": DEFAULT_LIMIT,
+        "offset": 0,
+    }
+    seen: set[str] = set()
+    for name, raw in request.query_params.multi_items():
+        if name in seen:
+            return None
+        seen.add(name)
+        value: object
+        if name == "limit":
+            value = whole_number(raw, 1, MAX_LIST_LIMIT)
+        elif name == "offset":
+            value = whole_number(raw, 0, MAX_LIST_OFFSET)
+        elif name == "sort":
+            value = raw if raw in _SORTS else None
+        elif name == "completed":
+            value = _BOOLEANS.get(raw)
+        else:
+            return None
+        if value is None:
+            return None
+        query[name] = value
+    return query
+
+
+async def _lean_list_tasks(request: Request) -> Response | None:
+    query = _list_query(request)
+    if query is None:
+        return None
+    tasks = await _owner_tasks(request)
+    if tasks is None:
+        return None
+    return await handlers.list_page(tasks, request.url, search=None, **query)
+
+
 @router.get(
     "",
     operation_id="list_tasks",
@@ -66,6 +132,7 @@ _JSON_BODY = [Depends(require_json_body)]
     responses=docs.LIST_RESPONSES,
     summary="List the caller's tasks, a page at a time",
 )
+@lean(_lean_list_tasks)
 async def list_tasks(
     request: Request,
     tasks: OwnedTasksDep,
@@ -83,8 +150,10 @@ async def list_tasks(
     sort: Annotated[
         TaskSort,
         Query(description="Sort field, `-` for descending; ties are broken by id."),
-    ] = TaskSort.CREATED_AT_DESC,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIST_LIMIT, description="Page size, 1-500.")] = 100,
+    ] = DEFAULT_SORT,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_LIST_LIMIT, description=f"Page size, 1-{MAX_LIST_LIMIT}.")
+    ] = DEFAULT_LIMIT,
     offset: Annotated[
         int, Query(ge=0, le=MAX_LIST_OFFSET, description="Tasks to skip before the page.")
     ] = 0,
@@ -101,6 +170,20 @@ async def list_tasks(
     )
 
 
+async def _lean_create_task(request: Request) -> Response | None:
+    key = request.headers.get("idempotency-key")
+    if key is not None and not is_idempotency_key(key):
+        return None
+    body = await json_body(request, TaskCreate)
+    if body is None:
+        return None
+    tasks = await _owner_tasks(request)
+    if tasks is None:
+        return None
+    keys = owner_idempotency_keys(request.app.state, tasks.owner_id)
+    return await handlers.create(tasks, keys, request.url.path, body, key)
+
+
 @router.post(
     "",
     operation_id="create_task",
@@ -110,6 +193,7 @@ async def list_tasks(
     dependencies=_JSON_BODY,
     summary="Create a task",
 )
+@lean(_lean_create_task)
 async def create_task(
     request: Request,
     tasks: OwnedTasksDep,
@@ -118,47 +202,15 @@ async def create_task(
     idempotency_key: IdempotencyKeyHeader,
 ) -> Response:
     """Create a task; `Location` gives its URL. With `Idempotency-Key`, retries replay."""
-    if idempotency_key is None:
-        return await handlers.create(tasks, request.url.path, body)
-    # The claim, the task and the stored response commit together, or not at all.
-    async with tasks.transaction() as in_transaction:
-        return await _create_once(
-            request, in_transaction, keys.within(in_transaction.runner), body, idempotency_key
-        )
+    return await handlers.create(tasks, keys, request.url.path, body, idempotency_key)
 
 
-async def _create_once(
-    request: Request,
-    tasks: OwnedTasks,
-    keys: IdempotencyKeys,
-    body: TaskCreate,
-    idempotency_key: str,
-) -> Response:
-    """Claim the key and create, or replay (or refuse) what the key's first request answered."""
-    request_fingerprint = fingerprint(body.model_dump(mode="json"))
-    if await keys.claim(idempotency_key, request_fingerprint):
-        response = await handlers.create(tasks, request.url.path, body)
-        await keys.record(
-            idempotency_key, response.status_code, response.body, response.headers["Location"]
-        )
-        return response
-    stored = await keys.stored(idempotency_key)
-    if stored is not None and stored.fingerprint != request_fingerprint:
-        return error_response(
-            422,
-            "This Idempotency-Key was already used with a different request body",
-            idempotency_key=idempotency_key,
-        )
-    if stored is None or stored.status_code is None or stored.body is None:
-        return error_response(
-            409,
-            "A request with this Idempotency-Key is still being processed: retry shortly",
-            headers={"Retry-After": "1"},
-        )
-    headers = {"ETag": task_etag(orjson.loads(stored.body)), "Idempotent-Replayed": "true"}
-    if stored.location is not None:
-        headers["Location"] = stored.location
-    return Response(stored.body, stored.status_code, headers, media_type="application/json")
+async def _lean_get_task(request: Request) -> Response | None:
+    task_id = _task_id(request)
+    tasks = None if task_id is None else await _owner_tasks(request)
+    if task_id is None or tasks is None:
+        return None
+    return await handlers.get(tasks, task_id, request.headers.get("if-none-match"))
 
 
 @router.get(
@@ -168,11 +220,21 @@ async def _create_once(
     responses=docs.GET_RESPONSES,
     summary="Get one task",
 )
+@lean(_lean_get_task)
 async def get_task(
     tasks: OwnedTasksDep, task_id: TaskId, if_none_match: IfNoneMatch = None
 ) -> Response:
     """Get one of the caller's tasks; 304 when the client's copy (`If-None-Match`) is current."""
     return await handlers.get(tasks, task_id, if_none_match)
+
+
+async def _lean_replace_task(request: Request) -> Response | None:
+    task_id = _task_id(request)
+    body = None if task_id is None else await json_body(request, TaskReplace)
+    tasks = None if body is None else await _owner_tasks(request)
+    if task_id is None or body is None or tasks is None:
+        return None
+    return await handlers.replace(tasks, task_id, body, request.headers.get("if-match"))
 
 
 @router.put(
@@ -183,11 +245,21 @@ async def get_task(
     dependencies=_JSON_BODY,
     summary="Replace a task",
 )
+@lean(_lean_replace_task)
 async def replace_task(
     tasks: OwnedTasksDep, task_id: TaskId, body: TaskReplace, if_match: IfMatch = None
 ) -> Response:
     """Replace title, description and completed; omitted fields take their defaults."""
     return await handlers.replace(tasks, task_id, body, if_match)
+
+
+async def _lean_update_task(request: Request) -> Response | None:
+    task_id = _task_id(request)
+    body = None if task_id is None else await json_body(request, TaskPatch)
+    tasks = None if body is None else await _owner_tasks(request)
+    if task_id is None or body is None or tasks is None:
+        return None
+    return await handlers.update(tasks, task_id, body, request.headers.get("if-match"))
 
 
 @router.patch(
@@ -198,13 +270,20 @@ async def replace_task(
     dependencies=_JSON_BODY,
     summary="Change some fields of a task",
 )
+@lean(_lean_update_task)
 async def update_task(
     tasks: OwnedTasksDep, task_id: TaskId, body: TaskPatch, if_match: IfMatch = None
 ) -> Response:
     """Change only the fields present in the body; `"description": null` clears it."""
-    versions = if_match_versions(if_match, task_id)
-    row = await tasks.update(task_id, versions, **body.model_dump(exclude_unset=True))
-    return await handlers.after_write(tasks, task_id, versions, row)
+    return await handlers.update(tasks, task_id, body, if_match)
+
+
+async def _lean_delete_task(request: Request) -> Response | None:
+    task_id = _task_id(request)
+    tasks = None if task_id is None else await _owner_tasks(request)
+    if task_id is None or tasks is None:
+        return None
+    return await handlers.delete(tasks, task_id, request.headers.get("if-match"))
 
 
 @router.delete(
@@ -215,9 +294,27 @@ async def update_task(
     responses=docs.DELETE_RESPONSES,
     summary="Delete a task",
 )
+@lean(_lean_delete_task)
 async def delete_task(tasks: OwnedTasksDep, task_id: TaskId, if_match: IfMatch = None) -> Response:
     """Delete one of the caller's tasks."""
     return await handlers.delete(tasks, task_id, if_match)
+
+
+async def _lean_toggle_task(request: Request) -> Response | None:
+    task_id = _task_id(request)
+    if task_id is None or not is_json_content_type(request.headers.get("content-type")):
+        return None
+    raw = await read_body(request)
+    completion = parsed(raw, TaskCompletion) if raw else None
+    if raw is None or (raw and completion is None):
+        return None
+    tasks = await _owner_tasks(request)
+    if tasks is None:
+        return None
+    if_match = request.headers.get("if-match")
+    if completion is None:
+        return await handlers.toggle(tasks, task_id, if_match)
+    return await handlers.set_completion(tasks, task_id, completion.completed, if_match)
 
 
 @router.patch(
@@ -228,6 +325,7 @@ async def delete_task(tasks: OwnedTasksDep, task_id: TaskId, if_match: IfMatch =
     dependencies=_JSON_BODY,
     summary="Toggle, or set, a task's completion",
 )
+@lean(_lean_toggle_task)
 async def toggle_task(
     tasks: OwnedTasksDep,
     task_id: TaskId,
@@ -240,6 +338,4 @@ async def toggle_task(
     """
     if body is None:
         return await handlers.toggle(tasks, task_id, if_match)
-    versions = if_match_versions(if_match, task_id)
-    row = await tasks.update(task_id, versions, completed=body.completed)
-    return await handlers.after_write(tasks, task_id, versions, row)
+    return await handlers.set_completion(tasks, task_id, body.completed, if_match)

@@ -16,6 +16,7 @@ import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient, Response
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from backend.config import Settings
 from backend.main import create_app
@@ -104,13 +105,13 @@ async def test_real_tokens_work_and_users_stay_isolated(
 
 
 async def test_users_are_provisioned_from_the_better_auth_payload(
-    client: AsyncClient, app: FastAPI, main: BetterAuth
+    client: AsyncClient, engine: AsyncEngine, main: BetterAuth
 ) -> None:
     alice = main.sign_up("Alice")
 
     assert (await list_tasks(client, alice)).status_code == 200
 
-    async with app.state.engine.connect() as connection:
+    async with engine.connect() as connection:
         row = (await connection.execute(select(User).where(User.id == alice.id))).one()
     assert (row.id, row.email, row.name) == (alice.id, alice.email, "Alice")
 

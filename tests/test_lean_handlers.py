@@ -1,8 +1,9 @@
-"""The fast path answers exactly as FastAPI would, and it does serve the well-formed requests.
+"""Lean handlers answer exactly as FastAPI's own handling would, and they do serve the
+well-formed requests.
 
-One script of requests, well-formed and not, runs against the API with the fast path on and
-with it off (`FAST_PATH_ENABLED=false`), each time on an empty database; every status, header
-and body must match, timestamps and request ids aside.
+One script of requests, well-formed and not, runs against the API with lean handling on and
+with it off (`LEAN_HANDLERS_ENABLED=false`), each time on an empty database; every status,
+header and body must match, timestamps and request ids aside.
 """
 
 import re
@@ -16,6 +17,7 @@ from httpx import AsyncClient
 
 from backend.dependencies.tasks import owned_tasks
 from backend.main import create_app
+from backend.routes import task_handlers
 
 from conftest import emptied_postgres, make_settings, serving, token_for
 
@@ -55,6 +57,17 @@ def _script() -> list[Step]:
             },
         ),
         ("POST", tasks, {"content": b'{"title": "x"}', "headers": {"Content-Type": "text/plain"}}),
+        ("POST", tasks, {"content": b'{"title": "x"}', "headers": {"Content-Type": "text/x+json"}}),
+        ("POST", tasks, {"content": b'{"title": "x"}', "headers": {"Content-Type": "json"}}),
+        ("POST", tasks, {"content": b'{"title": "Blank type"}', "headers": {"Content-Type": ""}}),
+        (
+            "POST",
+            tasks,
+            {"content": b'{"title": "Upper"}', "headers": {"Content-Type": "Application/JSON"}},
+        ),
+        ("POST", tasks, {"content": b'{"title": "x", "completed": NaN}', "headers": _JSON}),
+        ("POST", tasks, {"content": b'{"title": "\\ud800"}', "headers": _JSON}),
+        ("POST", tasks, {"content": b'{"title": "a", "title": "Dup"}', "headers": _JSON}),
         ("POST", tasks, {"content": b'{"title": ', "headers": _JSON}),
         ("POST", tasks, {"content": b"", "headers": _JSON}),
         ("POST", tasks, {"content": b"null", "headers": _JSON}),
@@ -73,6 +86,16 @@ def _script() -> list[Step]:
         ("POST", tasks, {"json": {"title": "nul\u0000"}}),
         ("POST", tasks, {"json": {"title": "Keyed"}, "headers": {"Idempotency-Key": "k-1"}}),
         ("POST", tasks, {"json": {"title": "Keyed"}, "headers": {"Idempotency-Key": "k-1"}}),
+        ("POST", tasks, {"json": {"title": "Other"}, "headers": {"Idempotency-Key": "k-1"}}),
+        ("POST", tasks, {"json": {"title": "Bad key"}, "headers": {"Idempotency-Key": " k"}}),
+        (
+            "POST",
+            tasks,
+            {
+                "json": {"title": "Two keys"},
+                "headers": [("Idempotency-Key", "k-2"), ("Idempotency-Key", "k-3")],
+            },
+        ),
         ("POST", tasks + "/", {"json": {"title": "Slash"}}),
         ("GET", tasks, {}),
         ("GET", tasks, {"params": {"limit": "2"}}),
@@ -97,6 +120,13 @@ def _script() -> list[Step]:
         ("GET", f"{tasks}/1", {"headers": {"If-None-Match": '"1.1"'}}),
         ("GET", f"{tasks}/1", {"headers": {"If-None-Match": '"1.7", W/"1.1"'}}),
         ("GET", f"{tasks}/1", {"headers": {"If-None-Match": '"1.2"'}}),
+        (
+            "GET",
+            f"{tasks}/1",
+            {"headers": [("If-None-Match", '"1.9"'), ("If-None-Match", '"1.1"')]},
+        ),
+        ("GET", f"{tasks}/+1", {}),
+        ("GET", f"{tasks}/1_0", {}),
         ("GET", f"{tasks}/01", {}),
         ("GET", f"{tasks}/0", {}),
         ("GET", f"{tasks}/-1", {}),
@@ -122,9 +152,18 @@ def _script() -> list[Step]:
         ("PUT", f"{tasks}/404", {"json": {"title": "Nobody"}, "headers": {"If-Match": '"404.1"'}}),
         ("PUT", f"/api/{BOB}/tasks/1", {"json": {"title": "Theirs"}}),
         ("PATCH", f"{tasks}/2", {"json": {"title": "Patched"}}),
+        ("PATCH", f"{tasks}/2", {"json": {"description": None}}),
+        ("PATCH", f"{tasks}/2", {"json": {}}),
+        ("PATCH", f"{tasks}/2", {"json": {"title": None}}),
+        ("PATCH", f"{tasks}/2", {"json": {"completed": True}, "headers": {"If-Match": '"2.1"'}}),
+        ("PATCH", f"{tasks}/2", {"content": b"", "headers": _JSON}),
+        ("PATCH", f"{tasks}/2", {"json": {"title": "Typed"}, "headers": {"Content-Type": "a/b"}}),
         ("PATCH", f"{tasks}/2/complete", {}),
         ("PATCH", f"{tasks}/2/complete", {"headers": {"If-Match": '"2.1"'}}),
         ("PATCH", f"{tasks}/2/complete", {"json": {"completed": True}}),
+        ("PATCH", f"{tasks}/2/complete", {"json": {"completed": "yes"}}),
+        ("PATCH", f"{tasks}/2/complete", {"content": b"null", "headers": _JSON}),
+        ("PATCH", f"{tasks}/2/complete", {"content": b"{}", "headers": _JSON}),
         ("PATCH", f"{tasks}/2/complete", {"content": b" ", "headers": _JSON}),
         ("PATCH", f"{tasks}/2/complete", {"headers": {"Content-Type": "text/plain"}}),
         ("PATCH", f"{tasks}/404/complete", {}),
@@ -138,8 +177,8 @@ def _script() -> list[Step]:
     ]
 
 
-async def _run_script(database_url: str, fast_path: bool) -> list[tuple[Any, ...]]:
-    settings = make_settings(database_url, fast_path_enabled=fast_path)
+async def _run_script(database_url: str, lean: bool) -> list[tuple[Any, ...]]:
+    settings = make_settings(database_url, lean_handlers_enabled=lean)
     answers = []
     async with serving(create_app(settings)) as http:
         for method, path, options in _script():
@@ -171,48 +210,90 @@ async def _fresh_database(engine_name: str, request: pytest.FixtureRequest, path
     return await emptied_postgres(request.getfixturevalue("postgres_url"))
 
 
-async def test_the_fast_path_answers_every_request_as_fastapi_does(
+async def test_lean_handlers_answer_every_request_as_fastapi_does(
     engine_name: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
     through_fastapi = await _run_script(
-        await _fresh_database(engine_name, request, tmp_path / "slow.db"), fast_path=False
+        await _fresh_database(engine_name, request, tmp_path / "full.db"), lean=False
     )
-    through_fast_path = await _run_script(
-        await _fresh_database(engine_name, request, tmp_path / "fast.db"), fast_path=True
+    through_lean = await _run_script(
+        await _fresh_database(engine_name, request, tmp_path / "lean.db"), lean=True
     )
 
     statuses = {answer[2] for answer in through_fastapi}
     assert {200, 201, 204, 304, 400, 403, 404, 405, 412, 415, 422} <= statuses
-    for expected, actual in zip(through_fastapi, through_fast_path, strict=True):
+    for expected, actual in zip(through_fastapi, through_lean, strict=True):
         assert actual == expected
+
+
+async def _refuses(*_args: object, **_kwargs: object) -> None:
+    raise HTTPException(
+        status_code=409, detail={"error": "Refused by the handler"}, headers={"X-Why": "test"}
+    )
+
+
+@pytest.mark.parametrize("operation", ["list_page", "create", "get", "toggle", "delete"])
+async def test_a_handler_that_raises_answers_the_same_either_way(
+    operation: str,
+    engine_name: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An `HTTPException` from a shared handler meets FastAPI's exception handlers both ways."""
+    monkeypatch.setattr(task_handlers, operation, _refuses)
+    method, path, options = {
+        "list_page": ("GET", f"/api/{ALICE}/tasks", {}),
+        "create": ("POST", f"/api/{ALICE}/tasks", {"json": {"title": "x"}}),
+        "get": ("GET", f"/api/{ALICE}/tasks/1", {}),
+        "toggle": ("PATCH", f"/api/{ALICE}/tasks/1/complete", {}),
+        "delete": ("DELETE", f"/api/{ALICE}/tasks/1", {}),
+    }[operation]
+    answers = []
+    for lean in (False, True):
+        database = await _fresh_database(engine_name, request, tmp_path / f"{lean}.db")
+        settings = make_settings(database, lean_handlers_enabled=lean)
+        async with serving(create_app(settings)) as http:
+            answers.append(await _exchange(http, method, path, options))
+
+    assert answers[0][2] == 409
+    assert b"Refused by the handler" in answers[0][4]
+    assert answers[1] == answers[0]
 
 
 async def _fastapi_was_asked() -> None:
     raise HTTPException(status_code=418, detail={"error": "FastAPI's task route was used"})
 
 
-async def test_well_formed_requests_are_served_without_fastapi_routing(
+async def test_well_formed_requests_are_served_by_the_lean_handlers(
     engine_name: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    """With FastAPI's task dependency broken, the fast path still serves what it should."""
+    """With FastAPI's task dependency broken, lean handling still serves what it should."""
     settings = make_settings(await _fresh_database(engine_name, request, tmp_path / "t.db"))
     app = create_app(settings)
     app.dependency_overrides[owned_tasks] = _fastapi_was_asked
     tasks = f"/api/{ALICE}/tasks"
     headers = {"Authorization": f"Bearer {token_for(ALICE)}"}
     async with serving(app) as http:
-        created = await http.post(tasks, json={"title": "Fast"}, headers=headers)
+        created = await http.post(tasks, json={"title": "Lean"}, headers=headers)
         assert created.status_code == 201, created.text
         task = f"{tasks}/{created.json()['id']}"
+        keyed = {**headers, "Idempotency-Key": "lean-key"}
         answers = [
             created,
             await http.get(tasks, params={"limit": "5", "sort": "title"}, headers=headers),
             await http.get(task, headers=headers),
-            await http.put(task, json={"title": "Faster"}, headers=headers),
+            await http.put(task, json={"title": "Leaner"}, headers=headers),
+            await http.patch(task, json={"description": "patched"}, headers=headers),
             await http.patch(f"{task}/complete", headers=headers),
+            await http.patch(f"{task}/complete", json={"completed": False}, headers=headers),
+            await http.post(tasks, json={"title": "Keyed"}, headers=keyed),
+            await http.post(tasks, json={"title": "Keyed"}, headers=keyed),
             await http.delete(task, headers=headers),
         ]
-        searched = await http.get(tasks, params={"search": "fast"}, headers=headers)
+        searched = await http.get(tasks, params={"search": "lean"}, headers=headers)
 
-    assert [answer.status_code for answer in answers] == [201, 200, 200, 200, 200, 204]
+    statuses = [answer.status_code for answer in answers]
+    assert statuses == [201, 200, 200, 200, 200, 200, 200, 201, 201, 204]
+    assert answers[-2].headers["idempotent-replayed"] == "true"
     assert searched.status_code == 418, "a search is FastAPI's to answer"

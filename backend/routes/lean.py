@@ -1,0 +1,109 @@
+"""Lean handling inside FastAPI's router: a route class that tries the endpoint's lean handler
+first and otherwise runs FastAPI's own handler.
+
+FastAPI's dependency solver and validation cost more per request than the query itself
+(docs/performance.md). A lean handler, declared beside its endpoint with `@lean(...)`, decodes
+only the well-formed case with certainty: the caller's own path, canonical numbers, known query
+parameters each at most once, a JSON body the endpoint's own model accepts. For anything else it
+returns None and FastAPI decides, so every error answer and the OpenAPI contract keep one
+source. Starlette has already matched the path, filled the path parameters and set the route
+(telemetry reads it); `Request` caches the body, so FastAPI reads the same bytes; an exception
+raised on either way meets the same exception handlers. `LEAN_HANDLERS_ENABLED=false` sends
+every request through FastAPI's own handler.
+"""
+
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+import orjson
+from fastapi import Request
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import Response
+
+from backend.dependencies.tasks import is_json_content_type
+from backend.tokens import AuthenticatedUser
+
+LeanHandler = Callable[[Request], Awaitable[Response | None]]
+_Endpoint = TypeVar("_Endpoint", bound=Callable[..., Any])
+_Model = TypeVar("_Model", bound=BaseModel)
+
+# Filled at import by `@lean`, read when the routes are built.
+_LEAN_HANDLERS: dict[Callable[..., Any], LeanHandler] = {}
+
+
+def lean(handler: LeanHandler) -> Callable[[_Endpoint], _Endpoint]:
+    """Give the endpoint below a lean handler (put it under the router's decorator)."""
+
+    def register(endpoint: _Endpoint) -> _Endpoint:
+        _LEAN_HANDLERS[endpoint] = handler
+        return endpoint
+
+    return register
+
+
+class LeanRoute(APIRoute):
+    """An `APIRoute` whose handler answers through the endpoint's lean handler when it can."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        full_handler = super().get_route_handler()
+        lean_handler = _LEAN_HANDLERS.get(self.endpoint)
+        if lean_handler is None:
+            return full_handler
+
+        async def handle(request: Request) -> Response:
+            if request.app.state.settings.lean_handlers_enabled:
+                response = await lean_handler(request)
+                if response is not None:
+                    return response
+            return await full_handler(request)
+
+        return handle
+
+
+def path_owner(request: Request) -> AuthenticatedUser | None:
+    """The authenticated caller when the path's `{user_id}` is their own, else None."""
+    user = request.scope.get("state", {}).get("user")
+    if isinstance(user, AuthenticatedUser) and request.path_params["user_id"] == user.id:
+        return user
+    return None
+
+
+def whole_number(text: str, low: int, high: int) -> int | None:
+    """`text` as an int in [low, high] when written canonically: ASCII digits, no sign, no
+    leading zero."""
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(high)):
+        return None
+    if text.startswith("0") and text != "0":
+        return None
+    value = int(text)
+    return value if low <= value <= high else None
+
+
+async def read_body(request: Request) -> bytes | None:
+    """The whole body (cached on the request for FastAPI); None if reading it failed, which
+    FastAPI's own read then meets and answers. A 413 from the body limit goes straight out."""
+    try:
+        return await request.body()
+    except HTTPException:
+        raise
+    except Exception:
+        return None
+
+
+def parsed(raw: bytes, model: type[_Model]) -> _Model | None:
+    """`raw` as `model`, decoded and validated as FastAPI does (JSON, then the model)."""
+    try:
+        return model.model_validate(orjson.loads(raw))
+    except (orjson.JSONDecodeError, ValidationError):
+        return None
+
+
+async def json_body(request: Request, model: type[_Model]) -> _Model | None:
+    """The body as `model`; None for anything FastAPI must answer: another content type, no
+    body, bad JSON, invalid fields."""
+    if not is_json_content_type(request.headers.get("content-type")):
+        return None
+    raw = await read_body(request)
+    return parsed(raw, model) if raw else None
