@@ -1,4 +1,10 @@
-"""Database tables as SQLModel classes; the migrations in `migrations/` create exactly these."""
+"""Database tables as SQLModel classes; the migrations in `migrations/` create exactly these.
+
+Table models declare storage only: column types and lengths, keys, indexes, server defaults.
+They validate nothing (SQLModel never validates a `table=True` class) and carry no Python-side
+default a store would rely on: every value is bound by the statement that writes it. What a
+client may send is ruled by `schemas.py`, which takes its lengths from here.
+"""
 
 from datetime import UTC, datetime
 from typing import Any
@@ -71,7 +77,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def _timestamp_column(**kwargs: Any) -> Any:
-    return Field(default_factory=utc_now, sa_column=Column(UTCDateTime(), nullable=False, **kwargs))
+    return Field(sa_column=Column(UTCDateTime(), nullable=False, **kwargs))
 
 
 class User(SQLModel, table=True):
@@ -111,17 +117,15 @@ class Task(SQLModel, table=True):
             nullable=False,
         )
     )
-    title: str = Field(min_length=1, max_length=TITLE_MAX_LENGTH)
+    title: str = Field(max_length=TITLE_MAX_LENGTH)
     description: str | None = Field(default=None, max_length=DESCRIPTION_MAX_LENGTH)
     # No index of its own: the filter is applied while walking a per-user sort index, and a
     # global index on a boolean only tempted planners away from those.
-    completed: bool = Field(default=False)
+    completed: bool
     created_at: datetime = _timestamp_column()
     updated_at: datetime = _timestamp_column()
     # Bumped by every write: the task's ETag, and the If-Match precondition, are built on it.
-    version: int = Field(
-        default=1, sa_column=Column(Integer, nullable=False, server_default=text("1"))
-    )
+    version: int = Field(sa_column=Column(Integer, nullable=False, server_default=text("1")))
 
     def __repr__(self) -> str:
         return f"Task(id={self.id!r}, user_id={self.user_id!r}, completed={self.completed!r})"
@@ -143,8 +147,8 @@ class TaskCount(SQLModel, table=True):
             primary_key=True,
         )
     )
-    total: int = Field(default=0)
-    completed: int = Field(default=0)
+    total: int
+    completed: int
 
     def __repr__(self) -> str:
         return f"TaskCount(user_id={self.user_id!r}, total={self.total!r})"
@@ -166,8 +170,9 @@ class IdempotencyKey(SQLModel, table=True):
         )
     )
     key: str = Field(sa_column=Column(String(IDEMPOTENCY_KEY_MAX_LENGTH), nullable=False))
-    fingerprint: str = Field(max_length=64, description="SHA-256 of the normalised request.")
-    status_code: int | None = Field(default=None)
+    # SHA-256 of the normalised request, in hex.
+    fingerprint: str = Field(max_length=64)
+    status_code: int | None
     response_body: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     location: str | None = Field(default=None, max_length=2048)
     # Indexed for the purge of expired keys.

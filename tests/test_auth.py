@@ -8,6 +8,7 @@ from typing import Any
 
 import jwt
 import pytest
+from fastapi import FastAPI
 from httpx import AsyncClient
 
 from conftest import SECRET, ApiUser, token_for
@@ -195,3 +196,26 @@ async def test_token_for_another_user_is_403_on_my_path(client: AsyncClient) -> 
 
     assert response.status_code == 403
     assert response.json() == {"detail": {"error": "You can only access your own tasks"}}
+
+
+@pytest.mark.parametrize("authorization", ["valid", "Bearer not-a-token"])
+async def test_a_token_is_verified_once_per_request(
+    app: FastAPI, client: AsyncClient, monkeypatch: pytest.MonkeyPatch, authorization: str
+) -> None:
+    """Rate limiting counts the caller by the same verification the 401 comes from."""
+    verifier = app.state.token_verifier
+    verify = verifier.verify
+    calls: list[str] = []
+
+    async def counted(token: str) -> Any:
+        calls.append(token)
+        return await verify(token)
+
+    monkeypatch.setattr(verifier, "verify", counted)
+    header = f"Bearer {signed(valid_claims())}" if authorization == "valid" else authorization
+
+    response = await get_with(client, header)
+
+    assert response.status_code == (200 if authorization == "valid" else 401)
+    assert "ratelimit" in response.headers
+    assert len(calls) == 1

@@ -1,9 +1,10 @@
-"""Bearer authentication for `/api/`, checked by the edge (`edge.py`) for every request.
+"""Bearer authentication for `/api/`: two steps of the edge (`edge.py`).
 
-It runs before routing and body validation, so an unauthenticated request learns only that it
-is unauthenticated. On success the verified user is put on `request.state.user`.
-`authenticate` verifies a request's token at most once, whoever asks first (the rate limiter,
-which needs the user's id, asks before this check).
+`identify` verifies the request's token once, before the rate limit, which counts a verified
+caller against their own quota (and anyone else against their IP). `require` then refuses an
+`/api/` request without a valid token, before routing and body validation, so an
+unauthenticated request learns only that it is unauthenticated; on success the verified user
+is put on `request.state.user`.
 """
 
 import logging
@@ -12,14 +13,14 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from backend.errors import error_response
-from backend.tokens import AuthenticatedUser, AuthError, TokenVerifier
+from backend.middleware.exchange import Exchange
+from backend.tokens import AuthError, TokenVerifier
 
 logger = logging.getLogger("backend.auth")
 
 PROTECTED_PREFIX = "/api/"
 _REALM = 'Bearer realm="api"'
 JWKS_RETRY_AFTER_SECONDS = 5
-_OUTCOME = "backend.auth"
 
 
 def _bearer_token(scope: Scope) -> str:
@@ -41,37 +42,36 @@ def _bearer_token(scope: Scope) -> str:
     return token
 
 
-async def authenticate(scope: Scope) -> AuthenticatedUser | AuthError:
-    """The verified user of the request's bearer token, or why there is none (memoised)."""
-    outcome: AuthenticatedUser | AuthError | None = scope.get(_OUTCOME)
-    if outcome is None:
+async def identify(scope: Scope, exchange: Exchange) -> Response | None:
+    """Verify an `/api/` request's bearer token: the caller, or why there is none, goes on the
+    exchange. Refuses nothing itself."""
+    if scope["path"].startswith(PROTECTED_PREFIX):
         verifier: TokenVerifier = scope["app"].state.token_verifier
         try:
-            outcome = await verifier.verify(_bearer_token(scope))
+            exchange.caller = await verifier.verify(_bearer_token(scope))
         except AuthError as error:
-            outcome = error
-        scope[_OUTCOME] = outcome
-    return outcome
+            exchange.caller = error
+    return None
 
 
-async def authentication_refusal(scope: Scope) -> Response | None:
+async def require(scope: Scope, exchange: Exchange) -> Response | None:
     """401 (or 503 while JWKS keys cannot be fetched) for an `/api/` request without a valid
     bearer token; otherwise None, with the verified user on the scope's state."""
-    if not scope["path"].startswith(PROTECTED_PREFIX):
+    caller = exchange.caller
+    if caller is None:
         return None
-    outcome = await authenticate(scope)
-    if isinstance(outcome, AuthError):
+    if isinstance(caller, AuthError):
         logger.info(
             "authentication failed: reason=%s method=%s path=%s",
-            outcome.reason,
+            caller.reason,
             scope["method"],
             scope["path"],
         )
         metrics = scope["app"].state.metrics
         if metrics is not None:
-            metrics.auth_failures.labels(outcome.reason).inc()
-        return error_response(outcome.status, outcome.message, headers=_failure_headers(outcome))
-    scope.setdefault("state", {})["user"] = outcome
+            metrics.auth_failures.labels(caller.reason).inc()
+        return error_response(caller.status, caller.message, headers=_failure_headers(caller))
+    scope.setdefault("state", {})["user"] = caller
     return None
 
 

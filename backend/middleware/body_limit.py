@@ -5,6 +5,7 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope
 
 from backend.errors import error_response
+from backend.middleware.exchange import Exchange
 
 TOO_LARGE = "Request body is too large"
 
@@ -19,7 +20,7 @@ class BodySizeLimit:
     def __init__(self, max_body_bytes: int) -> None:
         self.max_body_bytes = max_body_bytes
 
-    def refusal(self, scope: Scope) -> Response | None:
+    async def __call__(self, scope: Scope, _exchange: Exchange) -> Response | None:
         """413 for a declared `Content-Length` over the limit, before any byte is read."""
         for name, value in scope["headers"]:
             if name == b"content-length":

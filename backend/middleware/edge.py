@@ -1,28 +1,36 @@
-"""Every HTTP request's way in, as one pure-ASGI layer (each hop of a middleware stack costs
-a call and a `send` wrapper per request, and there were seven).
+"""Every HTTP request's way in, as one pure-ASGI layer: each hop of a middleware stack costs a
+call and a `send` wrapper per request, so the concerns are steps of one layer instead.
 
-In order, as the layers were: the request id, timing and access log (`telemetry.py`) and the
-security headers (`security_headers.py`) wrap the whole exchange; CORS (Starlette's) answers
-preflights and marks responses to a browser's `Origin`; then, inside CORS so that their answers
-carry its headers, an unexpected error becomes a 500 or 503 (`errors.py`), the rate limit
-counts the request (`rate_limit.py`), the bearer token is verified (`auth.py`) and an oversized
-body is refused (`body_limit.py`). What passes goes on to the app.
+Two kinds of concern, each in its own module:
+- wrapping the whole exchange: the request id, timing and access log (`telemetry.py`), the
+  security headers (`security_headers.py`) and, for a request with an `Origin`, CORS
+  (Starlette's), which answers preflights and marks responses; inside CORS, so that these
+  answers carry its headers, an unexpected error becomes a 500 or 503 (`errors.py`);
+- `Step`s, run in the order of `Edge.steps` (data, read top to bottom): each may answer the
+  request itself, and passes what it learnt to the next on the `Exchange`.
+What passes every step goes on to the app.
 """
 
 import time
+from collections.abc import Awaitable, Callable
 
 from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.config import Settings
 from backend.errors import response_for_unexpected
 from backend.log_config import request_id_var
 from backend.metrics import Metrics
-from backend.middleware.auth import authentication_refusal
+from backend.middleware import auth
 from backend.middleware.body_limit import BodySizeLimit
-from backend.middleware.rate_limit import Header, RateLimitGate
+from backend.middleware.exchange import Exchange
+from backend.middleware.rate_limit import RateLimitGate
 from backend.middleware.security_headers import secured
 from backend.middleware.telemetry import REQUEST_ID_HEADER, RequestTelemetry, request_id
+
+# A step sees the request and what earlier steps learnt; a response it returns is the answer.
+Step = Callable[[Scope, Exchange], Awaitable[Response | None]]
 
 # Request headers a browser frontend sends, and response headers it may read.
 CORS_ALLOW_HEADERS = [
@@ -47,23 +55,22 @@ CORS_EXPOSE_HEADERS = [
 _EXCHANGE = "backend.exchange"
 
 
-class _Exchange:
-    """What the edge's inner part tells its outer part about one request."""
-
-    __slots__ = ("headers", "started", "status")
-
-    def __init__(self, request_id_header: Header) -> None:
-        self.headers: list[Header] = [request_id_header]
-        self.started = False
-        self.status = 500
-
-
 class Edge:
     def __init__(self, app: ASGIApp, settings: Settings, metrics: Metrics | None) -> None:
         self.app = app
         self.telemetry = RequestTelemetry(metrics, settings.access_log)
-        self.rate_limit = RateLimitGate(settings, metrics) if settings.rate_limit_enabled else None
         self.body_limit = BodySizeLimit(settings.max_body_bytes)
+        rate_limit = RateLimitGate(settings, metrics) if settings.rate_limit_enabled else None
+        self.steps: tuple[Step, ...] = tuple(
+            step
+            for step in (
+                auth.identify,  # who is asking: the bearer token, verified once
+                rate_limit,  # counts the request against the caller's quota, or their IP's
+                auth.require,  # 401 for an /api/ request without a valid token
+                self.body_limit,  # 413 for a declared body over the limit
+            )
+            if step is not None
+        )
         self.cors = CORSMiddleware(
             self._guarded,
             allow_origins=settings.cors_origins,
@@ -80,7 +87,7 @@ class Edge:
         started = time.perf_counter()
         request = request_id(scope)
         context_token = request_id_var.set(request)
-        exchange = _Exchange((REQUEST_ID_HEADER, request.encode("ascii")))
+        exchange = Exchange((REQUEST_ID_HEADER, request.encode("ascii")))
         scope[_EXCHANGE] = exchange
 
         async def send_out(message: Message) -> None:
@@ -100,19 +107,15 @@ class Edge:
             request_id_var.reset(context_token)
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Rate limit, authentication and body size, with any unexpected error answered."""
-        exchange: _Exchange = scope[_EXCHANGE]
+        """The steps, then the app (reading the body through the size limit), with any
+        unexpected error answered."""
+        exchange: Exchange = scope[_EXCHANGE]
         try:
-            if self.rate_limit is not None:
-                headers, refusal = await self.rate_limit.check(scope)
-                exchange.headers += headers
-                if refusal is not None:
-                    await refusal(scope, receive, send)
+            for step in self.steps:
+                answer = await step(scope, exchange)
+                if answer is not None:
+                    await answer(scope, receive, send)
                     return
-            refusal = await authentication_refusal(scope) or self.body_limit.refusal(scope)
-            if refusal is not None:
-                await refusal(scope, receive, send)
-                return
             await self.app(scope, self.body_limit.limited(receive), send)
         except Exception as exc:
             if exchange.started:

@@ -1,9 +1,10 @@
 """Rate limits per user (reads, and stricter writes) and per client IP when unauthenticated.
 
-Checked by the edge (`edge.py`) before authentication answers: a request with a valid token
-counts against its user, anything else against its IP address, so failed logins are limited
-too. Every limited response carries the IETF `RateLimit-Policy` and `RateLimit` headers; over
-quota the answer is 429 with `Retry-After`. Health, readiness and metrics are exempt: a probe
+A step of the edge (`edge.py`), after the caller is identified and before an unauthenticated
+request is refused: a request with a valid token counts against its user, anything else
+against its IP address, so failed logins are limited too. Every limited response carries the
+IETF `RateLimit-Policy` and `RateLimit` headers; over quota the answer is 429 with
+`Retry-After`. Health, readiness and metrics are exempt: a probe
 must never be refused.
 """
 
@@ -14,7 +15,7 @@ from backend.client_address import ClientAddress
 from backend.config import Settings
 from backend.errors import error_response
 from backend.metrics import Metrics
-from backend.middleware.auth import PROTECTED_PREFIX, authenticate
+from backend.middleware.exchange import Exchange, Header
 from backend.rate_limit import Decision, Policy, RateLimiter
 from backend.tokens import AuthenticatedUser
 
@@ -22,11 +23,8 @@ EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-Header = tuple[bytes, bytes]
-
-
 class RateLimitGate:
-    """Counts each request against its quota; checked by the edge before authentication."""
+    """Counts each request against its quota."""
 
     def __init__(self, settings: Settings, metrics: Metrics | None) -> None:
         self.metrics = metrics
@@ -40,28 +38,25 @@ class RateLimitGate:
         }
         self.client_address = ClientAddress(settings.trusted_proxies)
 
-    async def check(self, scope: Scope) -> tuple[list[Header], Response | None]:
-        """The `RateLimit` headers for the response, and the 429 if the quota is spent."""
+    async def __call__(self, scope: Scope, exchange: Exchange) -> Response | None:
+        """The 429 if the quota is spent; the `RateLimit` headers go on the exchange."""
         if scope["path"] in EXEMPT_PATHS:
-            return [], None
-        key, policy = await self._key_and_policy(scope)
+            return None
+        key, policy = self._key_and_policy(scope, exchange)
         limiter: RateLimiter = scope["app"].state.rate_limiter
         decision = await limiter.hit(key, policy)
         if decision is None:
             if self.metrics is not None:
                 self.metrics.rate_limit_fail_open.inc()
-            return [], None
-        headers = [self._policy_headers[policy], _state_header(policy, decision)]
-        if decision.allowed:
-            return headers, None
-        return headers, self._refusal(policy, decision)
+            return None
+        exchange.headers += (self._policy_headers[policy], _state_header(policy, decision))
+        return None if decision.allowed else self._refusal(policy, decision)
 
-    async def _key_and_policy(self, scope: Scope) -> tuple[str, Policy]:
-        if scope["path"].startswith(PROTECTED_PREFIX):
-            outcome = await authenticate(scope)
-            if isinstance(outcome, AuthenticatedUser):
-                policy = self.writes if scope["method"] in WRITE_METHODS else self.reads
-                return f"{policy.name}:user:{outcome.id}", policy
+    def _key_and_policy(self, scope: Scope, exchange: Exchange) -> tuple[str, Policy]:
+        caller = exchange.caller
+        if isinstance(caller, AuthenticatedUser):
+            policy = self.writes if scope["method"] in WRITE_METHODS else self.reads
+            return f"{policy.name}:user:{caller.id}", policy
         return f"anonymous:ip:{self.client_address(scope)}", self.anonymous
 
     def _refusal(self, policy: Policy, decision: Decision) -> Response:
@@ -76,7 +71,7 @@ class RateLimitGate:
         )
 
 
-def _state_header(policy: Policy, decision: Decision) -> tuple[bytes, bytes]:
+def _state_header(policy: Policy, decision: Decision) -> Header:
     """The `RateLimit` value: what is left of the quota and seconds until the window resets."""
     value = f'"{policy.name}";r={decision.remaining};t={decision.reset_after}'
     return b"ratelimit", value.encode()
