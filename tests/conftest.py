@@ -7,25 +7,20 @@ prefix of its own. With DB_TRANSACTION_POOLING=true and TEST_DATABASE_URL pointi
 PgBouncer, the whole suite runs through the pooler (`.ci/run` does that once).
 """
 
-import asyncio
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Coroutine, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient, Response
+from httpx import ASGITransport, AsyncClient
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import text
@@ -34,71 +29,25 @@ from backend.config import Settings, normalize_database_url
 from backend.db import create_engine
 from backend.main import create_app
 from backend.migrate import upgrade
-from backend.tokens import mint_token
 
-SECRET = "test-secret-for-hs256-tokens-" + "0123456789abcdef" * 3
+from support import (
+    IN_CI,
+    SECRET,
+    ApiUser,
+    emptied_postgres,
+    free_port,
+    make_settings,
+    missing_dependency,
+    run_in_fresh_loop,
+    token_for,
+)
+
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-IN_CI = os.environ.get("CI") == "true"
 ENGINES = ["sqlite", "postgresql"] if TEST_DATABASE_URL else ["sqlite"]
 
 if IN_CI and not TEST_DATABASE_URL:
     raise pytest.UsageError("CI must run the PostgreSQL tests: set TEST_DATABASE_URL")
-
-
-def free_ports(count: int) -> list[int]:
-    """Free loopback ports: from TEST_PORT_RANGE (e.g. `18300-18399`) if set, else any."""
-    low, _, high = os.environ.get("TEST_PORT_RANGE", "").partition("-")
-    candidates = range(int(low), int(high) + 1) if high else [0] * count
-    probes: list[socket.socket] = []
-    try:
-        for port in candidates:
-            probe = socket.socket()
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past TIME_WAIT
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                probe.close()
-                continue
-            probes.append(probe)
-            if len(probes) == count:
-                return [probe.getsockname()[1] for probe in probes]
-    finally:
-        for probe in probes:
-            probe.close()
-    raise RuntimeError(f"fewer than {count} free ports in TEST_PORT_RANGE={low}-{high}")
-
-
-def free_port() -> int:
-    return free_ports(1)[0]
-
-
-def missing_dependency(message: str) -> None:
-    """Skip on a developer's machine; fail in CI, where every dependency must be present."""
-    if IN_CI:
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-def run_in_fresh_loop(coroutine: Coroutine[Any, Any, None]) -> None:
-    """Run session setup on its own event loop (a test's loop may already be running)."""
-    with ThreadPoolExecutor(max_workers=1) as executor:
-        executor.submit(asyncio.run, coroutine).result()
-
-
-def token_for(user_id: str, secret: str = SECRET, **claims: Any) -> str:
-    return mint_token(secret, user_id=user_id, **claims)
-
-
-def make_settings(database_url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "database_url": database_url,
-        "better_auth_secret": SECRET,
-        "environment": "development",
-        "cors_origins": ["http://localhost:3000"],
-    }
-    values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
 @pytest.fixture(scope="session")
@@ -148,15 +97,6 @@ async def database_url(engine_name: str, request: pytest.FixtureRequest, tmp_pat
     return await emptied_postgres(request.getfixturevalue("postgres_url"))
 
 
-async def emptied_postgres(url: str) -> str:
-    """The migrated PostgreSQL test database with every table emptied."""
-    engine = create_engine(make_settings(url))
-    async with engine.begin() as connection:
-        await connection.execute(text('TRUNCATE task, "user" RESTART IDENTITY CASCADE'))
-    await engine.dispose()
-    return url
-
-
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     return make_settings(database_url)
@@ -197,17 +137,6 @@ async def redis_prefix(redis_url: str) -> AsyncIterator[str]:
         await client.aclose()
 
 
-@asynccontextmanager
-async def serving(app: FastAPI, **transport_options: Any) -> AsyncIterator[AsyncClient]:
-    """Start the app's lifespan and talk to it over HTTP."""
-    transport = ASGITransport(app=app, **transport_options)
-    async with (
-        app.router.lifespan_context(app),
-        AsyncClient(transport=transport, base_url="http://test") as http,
-    ):
-        yield http
-
-
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     application = create_app(settings)
@@ -219,32 +148,6 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
 async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as http:
         yield http
-
-
-@dataclass
-class ApiUser:
-    """A signed-in user of the API: their id, token, and shortcuts to their task URLs."""
-
-    client: AsyncClient
-    id: str
-    token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-    def url(self, suffix: str = "") -> str:
-        return f"/api/{self.id}/tasks{suffix}"
-
-    async def request(self, method: str, suffix: str = "", **kwargs: Any) -> Response:
-        headers = {**self.headers, **kwargs.pop("headers", {})}
-        return await self.client.request(method, self.url(suffix), headers=headers, **kwargs)
-
-    async def create(self, **body: Any) -> dict[str, Any]:
-        response = await self.request("POST", json={"title": "A task", **body})
-        assert response.status_code == 201, response.text
-        created: dict[str, Any] = response.json()
-        return created
 
 
 @pytest.fixture

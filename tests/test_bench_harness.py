@@ -13,7 +13,8 @@ import pytest
 from bench.run import summarise
 from bench.seed import PAGE_USERS, TASKS_PER_USER, USERS, seed
 
-from conftest import SECRET, TEST_DATABASE_URL, ApiUser
+from conftest import TEST_DATABASE_URL
+from support import SECRET, ApiUser
 
 ENTRY = re.compile(r'\{path="([^"]+)", list="([^"]+)", auth="([^"]+)", tasks=\{([0-9,]*)\}\}')
 

@@ -12,7 +12,8 @@ from httpx import ASGITransport, AsyncClient, Response
 
 from bench import reference_app
 
-from conftest import SECRET, TEST_DATABASE_URL, ApiUser
+from conftest import TEST_DATABASE_URL
+from support import SECRET, ApiUser
 
 pytestmark = [
     pytest.mark.skipif(

@@ -12,7 +12,7 @@ import pytest
 
 from backend.cli import main
 
-from conftest import SECRET, free_port
+from support import SECRET, free_port
 
 
 def run_cli(*args: str, env: dict[str, str], cwd: Path) -> str:

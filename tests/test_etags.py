@@ -6,7 +6,8 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import ApiUser, server_process
+from conftest import server_process
+from support import ApiUser
 
 STALE = '"1.999"'
 

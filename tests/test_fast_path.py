@@ -17,7 +17,7 @@ from httpx import AsyncClient
 from backend.dependencies.tasks import owned_tasks
 from backend.main import create_app
 
-from conftest import emptied_postgres, make_settings, serving, token_for
+from support import emptied_postgres, make_settings, serving, token_for
 
 ALICE = "alice-id"
 BOB = "bob-id"

@@ -15,7 +15,7 @@ from backend.db import create_engine, create_task_runner
 from backend.sql_runner import AsyncpgRunner, CompiledStatements
 from backend.task_store import OwnedTasks, _columns, task_table
 
-from conftest import make_settings
+from support import make_settings
 
 _OWNED_LIST = select(*_columns).where(task_table.c.user_id == bindparam("owner_id"))
 

@@ -3,7 +3,8 @@
 import asyncpg
 import pytest
 
-from conftest import TEST_DATABASE_URL, ApiUser
+from conftest import TEST_DATABASE_URL
+from support import ApiUser
 
 pytestmark = [
     pytest.mark.skipif(

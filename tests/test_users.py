@@ -6,7 +6,7 @@ from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import text
 
-from conftest import ApiUser, token_for
+from support import ApiUser, token_for
 
 
 async def user_rows(app: FastAPI) -> list[dict[str, Any]]:
