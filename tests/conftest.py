@@ -9,15 +9,10 @@ PgBouncer, the whole suite runs through the pooler (`.ci/run` does that once).
 
 import os
 import shutil
-import subprocess
-import sys
-import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from pathlib import Path
 
-import httpx
 import pytest
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient
@@ -32,10 +27,8 @@ from backend.migrate import upgrade
 
 from support import (
     IN_CI,
-    SECRET,
     ApiUser,
     emptied_postgres,
-    free_port,
     make_settings,
     missing_dependency,
     run_in_fresh_loop,
@@ -169,39 +162,3 @@ def in_tmp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.delenv(name.upper(), raising=False)
     monkeypatch.chdir(tmp_path)
     return tmp_path
-
-
-@contextmanager
-def server_process(database_url: str) -> Iterator[str]:
-    """A real `python -m backend serve` on loopback; yields its base URL once it answers."""
-    port = free_port()
-    project_root = Path(__file__).resolve().parents[1]
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "BETTER_AUTH_SECRET": SECRET,
-        "PORT": str(port),
-        "PYTHONPATH": str(project_root),
-        "LOG_LEVEL": "WARNING",
-    }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "backend", "serve"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{base}/openapi.json")
-                break
-            except httpx.TransportError:
-                assert server.poll() is None, "server exited"
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.1)
-        yield base
-    finally:
-        server.terminate()
-        server.wait(timeout=30)

@@ -1,7 +1,7 @@
 """Real processes for tests: API servers, a throwaway PostgreSQL cluster, a throwaway Redis.
 
-Ports come from TEST_PORT_RANGE (default 18500-18599), so tests stay off ports others use.
-Tests that need to stop a database start their own cluster here; the shared one is never
+Their ports come from `support.free_port` (TEST_PORT_RANGE), so tests stay off ports others
+use. Tests that need to stop a database start their own cluster here; the shared one is never
 touched.
 """
 
@@ -21,27 +21,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from support import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 PG_BIN = Path(os.environ.get("TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
-_first, _, _last = os.environ.get("TEST_PORT_RANGE", "18500-18599").partition("-")
-PORTS = range(int(_first), int(_last) + 1)
-_handed_out: set[int] = set()
 STARTUP_SECONDS = 60
-
-
-def reserve_port() -> int:
-    """A free port of the range, not handed out before in this test session."""
-    for port in PORTS:
-        if port in _handed_out:
-            continue
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        _handed_out.add(port)
-        return port
-    raise RuntimeError(f"no free port left in {PORTS}")
 
 
 def wait_until(condition: Callable[[], bool], what: str, seconds: float = STARTUP_SECONDS) -> None:
@@ -72,15 +56,20 @@ class Server:
 
 @contextmanager
 def running_server(
-    env: dict[str, str], workdir: Path, *, workers: int = 1, port: int | None = None
+    env: dict[str, str], workdir: Path, *, workers: int | None = None, port: int | None = None
 ) -> Iterator[Server]:
-    """Serve the API from a real process until the block ends (SIGTERM, then wait)."""
-    port = port or reserve_port()
+    """`python -m backend serve` in `workdir`, with `env` over this process's environment,
+    until the block ends (SIGTERM, then wait); its output goes to a log file in `workdir`.
+    Without `workers` it starts as many as its settings say (one by default)."""
+    port = port or free_port()
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), "PORT": str(port), **env}
+    command = [sys.executable, "-m", "backend", "serve"]
+    if workers is not None:
+        command += ["--workers", str(workers)]
     log_path = workdir / f"server-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "backend", "serve", "--workers", str(workers)],
+            command,
             env=full_env,
             cwd=workdir,
             stdout=log,
@@ -117,7 +106,7 @@ class ThrowawayPostgres:
             if os.environ.get("CI") == "true":
                 pytest.fail(message)
             pytest.skip(message)
-        self.port = reserve_port()
+        self.port = free_port()
         self.directory = Path(tempfile.mkdtemp(prefix="taskapi-pg-"))
         if os.geteuid() == 0:
             shutil.chown(self.directory, "postgres", "postgres")
@@ -172,7 +161,7 @@ class ThrowawayRedis:
     """A redis-server of our own (no persistence), to stop and start at will."""
 
     def __init__(self) -> None:
-        self.port = reserve_port()
+        self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.process: subprocess.Popen[bytes] | None = None
 

@@ -1,8 +1,9 @@
 """Helpers the tests import: tokens and settings, a signed-in API user, an app served over
-HTTP, and skips that fail in CI. The fixtures that use them live in conftest.py.
+HTTP, free ports, and skips that fail in CI. The fixtures that use them live in conftest.py.
 """
 
 import asyncio
+import itertools
 import os
 import socket
 from collections.abc import AsyncIterator, Coroutine
@@ -23,28 +24,33 @@ from backend.tokens import mint_token
 SECRET = "test-secret-for-hs256-tokens-" + "0123456789abcdef" * 3
 IN_CI = os.environ.get("CI") == "true"
 
+# Servers the tests start listen on these ports, away from the ones other programs use.
+_first, _, _last = os.environ.get("TEST_PORT_RANGE", "18500-18599").partition("-")
+PORTS = range(int(_first), int(_last) + 1)
+_start = os.getpid() % len(PORTS)
+_PORT_ROTATION = itertools.cycle([*PORTS[_start:], *PORTS[:_start]])
+
 
 def free_ports(count: int) -> list[int]:
-    """Free loopback ports: from TEST_PORT_RANGE (e.g. `18300-18399`) if set, else any."""
-    low, _, high = os.environ.get("TEST_PORT_RANGE", "").partition("-")
-    candidates = range(int(low), int(high) + 1) if high else [0] * count
-    probes: list[socket.socket] = []
-    try:
-        for port in candidates:
-            probe = socket.socket()
+    """`count` loopback ports of TEST_PORT_RANGE that nothing listens on now.
+
+    The range is walked round-robin, so a port handed out is not handed out again before the
+    rest of the range has been: the server it went to has time to bind it. Each test run starts
+    at a place of its own in the range, so two runs on one machine seldom probe the same ports.
+    """
+    ports: list[int] = []
+    for _ in PORTS:
+        port = next(_PORT_ROTATION)
+        with socket.socket() as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past TIME_WAIT
             try:
                 probe.bind(("127.0.0.1", port))
             except OSError:
-                probe.close()
                 continue
-            probes.append(probe)
-            if len(probes) == count:
-                return [probe.getsockname()[1] for probe in probes]
-    finally:
-        for probe in probes:
-            probe.close()
-    raise RuntimeError(f"fewer than {count} free ports in TEST_PORT_RANGE={low}-{high}")
+        ports.append(port)
+        if len(ports) == count:
+            return ports
+    raise RuntimeError(f"fewer than {count} free ports in TEST_PORT_RANGE {PORTS}")
 
 
 def free_port() -> int:
