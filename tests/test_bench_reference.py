@@ -12,21 +12,16 @@ from httpx import ASGITransport, AsyncClient, Response
 
 from bench import reference_app
 
-from conftest import TEST_DATABASE_URL
 from support import SECRET, ApiUser
 
-pytestmark = [
-    pytest.mark.skipif(
-        TEST_DATABASE_URL is None, reason="the reference app needs PostgreSQL (CI sets it)"
-    ),
-    pytest.mark.parametrize("engine_name", ["postgresql"]),
-]
+pytestmark = pytest.mark.parametrize("engine_name", ["postgresql"])
 
 
 @pytest.fixture
-async def reference(alice: ApiUser, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[AsyncClient]:
-    assert TEST_DATABASE_URL is not None
-    monkeypatch.setenv("REFERENCE_DATABASE_URL", TEST_DATABASE_URL)
+async def reference(
+    alice: ApiUser, postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[AsyncClient]:
+    monkeypatch.setenv("REFERENCE_DATABASE_URL", postgres_dsn)
     monkeypatch.setenv("REFERENCE_SECRET", SECRET)
     monkeypatch.setenv("REFERENCE_POOL_SIZE", "2")
     app = reference_app.create_app()
