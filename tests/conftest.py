@@ -45,8 +45,11 @@ TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def pytest_report_header() -> str:
+    """Which PostgreSQL this run tests on, the first thing to know when a PostgreSQL test fails."""
     if TEST_DATABASE_URL:
         return "postgresql: TEST_DATABASE_URL"
+    if PG_BIN is None:
+        return "postgresql: no server binaries found (its tests skip; under CI=true they fail)"
     return f"postgresql: a throwaway server from {PG_BIN}"
 
 
