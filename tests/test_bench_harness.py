@@ -15,18 +15,16 @@ import pytest
 from bench.run import ROOT, baseline_checkout, format_row, run_order, summarise
 from bench.seed import PAGE_USERS, TASKS_PER_USER, USERS, seed
 
-from conftest import SECRET, TEST_DATABASE_URL, ApiUser
+from support import SECRET, ApiUser
 
 ENTRY = re.compile(r'\{path="([^"]+)", list="([^"]+)", auth="([^"]+)", tasks=\{([0-9,]*)\}\}')
 
 
-@pytest.mark.skipif(TEST_DATABASE_URL is None, reason="the benchmark seeds PostgreSQL (CI sets it)")
 @pytest.mark.parametrize("engine_name", ["postgresql"])
 async def test_seeded_tokens_and_task_ids_work_against_the_api(
-    alice: ApiUser, tmp_path: Path
+    alice: ApiUser, postgres_dsn: str, tmp_path: Path
 ) -> None:
-    assert TEST_DATABASE_URL is not None
-    seeded = await asyncio.to_thread(seed, TEST_DATABASE_URL, SECRET, tmp_path)
+    seeded = await asyncio.to_thread(seed, postgres_dsn, SECRET, tmp_path)
 
     entries = ENTRY.findall(seeded.users_file.read_text())
     assert len(entries) == seeded.users == USERS

@@ -17,20 +17,16 @@ from httpx import ASGITransport, AsyncClient, Response
 from backend import tokens
 from bench import reference_app
 
-from conftest import SECRET, TEST_DATABASE_URL, ApiUser, token_for
+from support import SECRET, ApiUser, token_for
 
-pytestmark = [
-    pytest.mark.skipif(
-        TEST_DATABASE_URL is None, reason="the reference app needs PostgreSQL (CI sets it)"
-    ),
-    pytest.mark.parametrize("engine_name", ["postgresql"]),
-]
+pytestmark = pytest.mark.parametrize("engine_name", ["postgresql"])
 
 
 @pytest.fixture
-async def reference(alice: ApiUser, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[AsyncClient]:
-    assert TEST_DATABASE_URL is not None
-    monkeypatch.setenv("REFERENCE_DATABASE_URL", TEST_DATABASE_URL)
+async def reference(
+    alice: ApiUser, postgres_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[AsyncClient]:
+    monkeypatch.setenv("REFERENCE_DATABASE_URL", postgres_dsn)
     monkeypatch.setenv("REFERENCE_SECRET", SECRET)
     monkeypatch.setenv("REFERENCE_POOL_SIZE", "2")
     app = reference_app.create_app()
@@ -192,9 +188,8 @@ async def test_reference_verifies_a_token_as_often_as_the_api(
     assert api == ref
 
 
-async def _user_rows(*user_ids: str) -> list[tuple[str, str | None, str | None]]:
-    assert TEST_DATABASE_URL is not None
-    connection = await asyncpg.connect(TEST_DATABASE_URL)
+async def _user_rows(dsn: str, *user_ids: str) -> list[tuple[str, str | None, str | None]]:
+    connection = await asyncpg.connect(dsn)
     try:
         rows = await connection.fetch(
             'SELECT id, email, name FROM "user" WHERE id = any($1::varchar[]) ORDER BY id',
@@ -205,9 +200,8 @@ async def _user_rows(*user_ids: str) -> list[tuple[str, str | None, str | None]]
     return [(row["id"], row["email"], row["name"]) for row in rows]
 
 
-async def _rename_out_of_band(user_id: str, name: str) -> None:
-    assert TEST_DATABASE_URL is not None
-    connection = await asyncpg.connect(TEST_DATABASE_URL)
+async def _rename_out_of_band(dsn: str, user_id: str, name: str) -> None:
+    connection = await asyncpg.connect(dsn)
     try:
         await connection.execute('UPDATE "user" SET name = $1 WHERE id = $2', name, user_id)
     finally:
@@ -216,7 +210,7 @@ async def _rename_out_of_band(user_id: str, name: str) -> None:
 
 @pytest.mark.parametrize("app_name", ["api", "reference"])
 async def test_reference_provisions_a_user_once_like_the_api(
-    alice: ApiUser, reference: AsyncClient, app_name: str
+    alice: ApiUser, reference: AsyncClient, app_name: str, postgres_dsn: str
 ) -> None:
     client = alice.client if app_name == "api" else reference
     carol, dave = f"carol-{app_name}", f"dave-{app_name}"
@@ -227,20 +221,23 @@ async def test_reference_provisions_a_user_once_like_the_api(
         response = await client.get(f"/api/{user_id}/tasks", headers=headers)
         assert response.status_code == 200, response.text
 
-    assert await _user_rows(carol) == []
+    assert await _user_rows(postgres_dsn, carol) == []
     await list_tasks(carol, email=email, name="Carol")
-    assert await _user_rows(carol) == [(carol, email, "Carol")]
+    assert await _user_rows(postgres_dsn, carol) == [(carol, email, "Carol")]
 
     # Once per process: the same claims are not written again, whatever the row says now.
-    await _rename_out_of_band(carol, "Renamed elsewhere")
+    await _rename_out_of_band(postgres_dsn, carol, "Renamed elsewhere")
     await list_tasks(carol, email=email, name="Carol", expires_in=3601)
-    assert await _user_rows(carol) == [(carol, email, "Renamed elsewhere")]
+    assert await _user_rows(postgres_dsn, carol) == [(carol, email, "Renamed elsewhere")]
 
     # Changed claims are written; an email taken by a new user is released by the old one.
     await list_tasks(carol, email=email, name="Carol B.")
-    assert await _user_rows(carol) == [(carol, email, "Carol B.")]
+    assert await _user_rows(postgres_dsn, carol) == [(carol, email, "Carol B.")]
     await list_tasks(dave, email=email, name="x" * 120)
-    assert await _user_rows(carol, dave) == [(carol, None, "Carol B."), (dave, email, "x" * 100)]
+    assert await _user_rows(postgres_dsn, carol, dave) == [
+        (carol, None, "Carol B."),
+        (dave, email, "x" * 100),
+    ]
 
 
 async def test_reference_leaves_out_what_it_says(alice: ApiUser, reference: AsyncClient) -> None:

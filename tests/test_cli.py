@@ -3,7 +3,6 @@
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -12,7 +11,8 @@ import pytest
 
 from backend.cli import main
 
-from conftest import SECRET, free_port
+from processes import running_server
+from support import SECRET
 
 
 def run_cli(*args: str, env: dict[str, str], cwd: Path) -> str:
@@ -44,39 +44,18 @@ def test_token_command_prints_a_token_for_the_configured_secret(
 
 
 def test_migrate_serve_and_token_work_together_from_nothing(in_tmp_dir: Path) -> None:
-    port = free_port()
     project_root = Path(__file__).resolve().parents[1]
-    env = {**os.environ, "PORT": str(port), "PYTHONPATH": str(project_root)}
-    env.pop("DATABASE_URL", None)
-    env.pop("BETTER_AUTH_SECRET", None)
-
+    # in_tmp_dir took every setting out of the environment: all three run on their defaults.
+    env = {**os.environ, "PYTHONPATH": str(project_root)}
     run_cli("migrate", env=env, cwd=in_tmp_dir)
     token = run_cli("token", "--user-id", "newcomer", env=env, cwd=in_tmp_dir)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "backend", "serve"],
-        env=env,
-        cwd=in_tmp_dir,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        base = f"http://127.0.0.1:{port}"
-        headers = {"Authorization": f"Bearer {token}"}
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                created = httpx.post(
-                    f"{base}/api/newcomer/tasks", json={"title": "hi"}, headers=headers
-                )
-                break
-            except httpx.TransportError:
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.1)
+    headers = {"Authorization": f"Bearer {token}"}
+
+    with running_server({}, in_tmp_dir) as server:
+        base = server.base_url
+        created = httpx.post(f"{base}/api/newcomer/tasks", json={"title": "hi"}, headers=headers)
         listed = httpx.get(f"{base}/api/newcomer/tasks", headers=headers)
-    finally:
-        server.terminate()
-        output, _ = server.communicate(timeout=30)
+    output = server.log()
 
     assert created.status_code == 201
     assert listed.json() == [created.json()]

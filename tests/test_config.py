@@ -8,7 +8,7 @@ from pydantic import ValidationError
 from backend.config import DEV_SECRET_FILE, Settings, split_ssl_params
 from backend.db import postgres_connect_args
 
-from conftest import make_settings
+from support import make_settings
 
 
 @pytest.mark.parametrize(

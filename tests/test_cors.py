@@ -2,7 +2,7 @@
 
 from httpx import AsyncClient
 
-from conftest import ApiUser
+from support import ApiUser
 
 
 async def test_preflight_with_authorization_works_for_a_listed_origin(client: AsyncClient) -> None:

@@ -18,8 +18,8 @@ from backend.errors import DATABASE_TIMED_OUT, DATABASE_UNAVAILABLE
 from backend.main import create_app
 from backend.migrate import upgrade
 
-from conftest import ApiUser, make_settings, serving, token_for
 from processes import ThrowawayPostgres
+from support import ApiUser, make_settings, serving, token_for
 
 
 def as_alice(client: AsyncClient) -> ApiUser:

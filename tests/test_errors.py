@@ -4,7 +4,7 @@ import pytest
 
 from backend.main import create_app
 
-from conftest import make_settings, serving, token_for
+from support import make_settings, serving, token_for
 
 
 async def test_unreachable_database_is_503_with_retry_after() -> None:

@@ -1,12 +1,14 @@
 """ETags and conditional requests: caches revalidate, and stale writers get 412, not a win."""
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from conftest import ApiUser, server_process
+from processes import running_server
+from support import SECRET, ApiUser
 
 STALE = '"1.999"'
 
@@ -164,9 +166,13 @@ async def test_of_twenty_concurrent_writers_with_one_etag_exactly_one_wins(
     assert (await alice.request("GET", f"/{task['id']}")).json() == winner
 
 
-async def test_one_winner_across_two_server_processes(database_url: str, alice: ApiUser) -> None:
+async def test_one_winner_across_two_server_processes(
+    database_url: str, alice: ApiUser, tmp_path: Path
+) -> None:
     await alice.create(title="warm up the user row")
-    with server_process(database_url) as first, server_process(database_url) as second:
+    env = {"DATABASE_URL": database_url, "BETTER_AUTH_SECRET": SECRET, "LOG_LEVEL": "WARNING"}
+    with running_server(env, tmp_path) as one, running_server(env, tmp_path) as two:
+        first, second = one.base_url, two.base_url
         async with httpx.AsyncClient(headers=alice.headers, timeout=30) as http:
             created = await http.post(f"{first}{alice.url()}", json={"title": "Contested"})
             task = created.json()

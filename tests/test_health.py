@@ -7,7 +7,7 @@ from httpx import AsyncClient
 
 from backend.main import create_app
 
-from conftest import make_settings, serving
+from support import make_settings, serving
 
 
 async def test_liveness_needs_no_token_and_touches_nothing(client: AsyncClient) -> None:

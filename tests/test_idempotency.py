@@ -17,7 +17,7 @@ from backend.schemas import TaskCreate
 from backend.sql_runner import StatementRunner
 from backend.task_store import OwnedTasks
 
-from conftest import ApiUser, serving, token_for
+from support import ApiUser, serving, token_for
 
 KEY = "8e03978e-40d5-43e8-bc93-6894a57f9324"
 

@@ -1,6 +1,6 @@
 """Users never see or change each other's tasks."""
 
-from conftest import ApiUser
+from support import ApiUser
 
 
 async def test_another_users_path_is_403_on_all_six_endpoints(alice: ApiUser, bob: ApiUser) -> None:

@@ -16,8 +16,8 @@ from httpx import ASGITransport, AsyncClient, Response
 from backend.config import Settings
 from backend.main import build_token_verifier, create_app
 
-from conftest import SECRET, make_settings, serving
 from jwks_server import JwksServer, SigningKey, claims_for, serving_jwks
+from support import SECRET, make_settings, serving
 
 ISSUER = "http://127.0.0.1:3000"
 TTL = 300

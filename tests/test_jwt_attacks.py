@@ -22,8 +22,8 @@ from httpx import AsyncClient, Response
 from backend.config import Settings
 from backend.main import build_token_verifier
 
-from conftest import SECRET, make_settings
 from jwks_server import JwksServer, SigningKey, claims_for, serving_jwks
+from support import SECRET, make_settings
 
 ISSUER = "http://127.0.0.1:3000"
 MODES = ["secret", "jwks"]

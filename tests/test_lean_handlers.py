@@ -19,7 +19,7 @@ from backend.dependencies.tasks import owned_tasks
 from backend.main import create_app
 from backend.routes import task_handlers
 
-from conftest import emptied_postgres, make_settings, serving, token_for
+from support import emptied_postgres, make_settings, serving, token_for
 
 ALICE = "alice-id"
 BOB = "bob-id"

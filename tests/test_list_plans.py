@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from backend.schemas import TaskSort
 from backend.task_store import OwnedTasks
 
-from conftest import ApiUser
+from support import ApiUser
 
 TASKS = 100_000
 

@@ -9,8 +9,8 @@ from httpx import AsyncClient
 
 from backend.main import create_app
 
-from conftest import SECRET, ApiUser, make_settings, serving, token_for
 from processes import running_server
+from support import SECRET, ApiUser, make_settings, serving, token_for
 
 
 def sample(text: str, name: str, **labels: str) -> float:

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from backend.migrate import alembic_config
 from backend.models import SQLModel, utc_now
 
-from conftest import ApiUser
+from support import ApiUser
 
 
 def schema_differences(connection: Connection) -> list[object]:

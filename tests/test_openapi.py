@@ -2,7 +2,7 @@
 
 from httpx import AsyncClient
 
-from conftest import SECRET, ApiUser
+from support import SECRET, ApiUser
 
 
 async def test_every_task_operation_documents_bearer_auth_and_its_errors(

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from httpx import Response
 
-from conftest import ApiUser
+from support import ApiUser
 
 
 def links(response: Response) -> dict[str, str]:

@@ -4,7 +4,7 @@ from typing import Any
 
 import pytest
 
-from conftest import ApiUser
+from support import ApiUser
 
 
 async def test_patch_changes_only_the_fields_present(alice: ApiUser) -> None:

@@ -3,7 +3,7 @@
 from backend.config import Settings
 from backend.main import create_app
 
-from conftest import serving, token_for
+from support import serving, token_for
 
 
 async def test_tasks_survive_an_app_restart(settings: Settings) -> None:

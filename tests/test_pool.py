@@ -12,7 +12,7 @@ from httpx import AsyncClient
 
 from backend.main import create_app
 
-from conftest import make_settings, serving, token_for
+from support import make_settings, serving, token_for
 
 
 async def _app_connections(url: str) -> list[int]:

@@ -12,8 +12,8 @@ from httpx import AsyncClient
 
 from backend.main import create_app
 
-from conftest import ApiUser, make_settings, serving, token_for
 from processes import ThrowawayRedis
+from support import ApiUser, make_settings, serving, token_for
 
 QUOTAS = {"rate_limit_reads": 5, "rate_limit_writes": 2, "rate_limit_anonymous": 3}
 

@@ -13,7 +13,7 @@ from httpx import AsyncClient
 from backend.log_config import JsonFormatter, RequestIdFilter, TextFormatter
 from backend.main import create_app
 
-from conftest import ApiUser, make_settings, serving, token_for
+from support import ApiUser, make_settings, serving, token_for
 
 
 @pytest.fixture

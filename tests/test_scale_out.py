@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import SECRET, token_for
 from processes import running_server
+from support import SECRET, token_for
 
 WRITES_PER_WINDOW = 6
 

@@ -1,6 +1,6 @@
 """`search=`: case-insensitive substring of title or description, wildcards taken literally."""
 
-from conftest import ApiUser
+from support import ApiUser
 
 
 async def titles(user: ApiUser, **params: str) -> list[str]:

@@ -5,7 +5,7 @@ from httpx import AsyncClient, Response
 
 from backend.main import create_app
 
-from conftest import ApiUser, make_settings, serving
+from support import ApiUser, make_settings, serving
 
 STRICT_CSP = "default-src 'none'; frame-ancestors 'none'"
 

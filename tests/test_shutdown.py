@@ -7,8 +7,8 @@ from pathlib import Path
 
 import httpx
 
-from conftest import SECRET, token_for
 from processes import running_server
+from support import SECRET, token_for
 from test_database_faults import row_locked, wait_for_lock_waiter
 
 

@@ -20,8 +20,8 @@ import pytest
 from backend.db import create_engine
 from backend.migrate import upgrade
 
-from conftest import SECRET, make_settings, token_for
 from processes import ThrowawayPostgres, running_server
+from support import SECRET, make_settings, token_for
 
 SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "70"))
 PAGE = 500

@@ -12,7 +12,7 @@ from backend import health, idempotency, task_store, user_store
 from backend.models import UTCDateTime, utc_now
 from backend.sql_runner import Statement, UnsupportedStatement
 
-from conftest import ApiUser
+from support import ApiUser
 
 STATEMENTS: list[Statement] = [
     *task_store.STATEMENTS,

@@ -2,7 +2,7 @@
 
 import asyncio
 
-from conftest import ApiUser
+from support import ApiUser
 
 
 async def assert_counts_match_the_lists(user: ApiUser) -> None:

@@ -3,20 +3,14 @@
 import asyncpg
 import pytest
 
-from conftest import TEST_DATABASE_URL, ApiUser
+from support import ApiUser
 
-pytestmark = [
-    pytest.mark.skipif(
-        TEST_DATABASE_URL is None, reason="the asyncpg task pool is PostgreSQL's (CI sets it)"
-    ),
-    pytest.mark.parametrize("engine_name", ["postgresql"]),
-]
+pytestmark = pytest.mark.parametrize("engine_name", ["postgresql"])
 
 
-async def _drop_other_connections() -> int:
+async def _drop_other_connections(dsn: str) -> int:
     """What a database restart or a Neon compute suspend does to the app's open connections."""
-    assert TEST_DATABASE_URL is not None
-    admin = await asyncpg.connect(TEST_DATABASE_URL)
+    admin = await asyncpg.connect(dsn)
     try:
         return int(
             await admin.fetchval(
@@ -28,9 +22,11 @@ async def _drop_other_connections() -> int:
         await admin.close()
 
 
-async def test_dropped_connections_are_a_503_at_worst_and_then_heal(alice: ApiUser) -> None:
+async def test_dropped_connections_are_a_503_at_worst_and_then_heal(
+    alice: ApiUser, postgres_dsn: str
+) -> None:
     created = await alice.create(title="Survives a restart")
-    assert await _drop_other_connections() >= 1
+    assert await _drop_other_connections(postgres_dsn) >= 1
 
     first = await alice.request("GET", f"/{created['id']}")
     assert first.status_code in (200, 503)
@@ -43,13 +39,12 @@ async def test_dropped_connections_are_a_503_at_worst_and_then_heal(alice: ApiUs
         assert again.json() == created
 
 
-async def test_every_operation_commits_on_its_own(alice: ApiUser) -> None:
+async def test_every_operation_commits_on_its_own(alice: ApiUser, postgres_dsn: str) -> None:
     """Autocommit: what one request wrote is there for the next one, on another connection."""
     created = await alice.create(title="Committed")
     toggled = await alice.request("PATCH", f"/{created['id']}/complete")
     assert toggled.json()["completed"] is True
-    assert TEST_DATABASE_URL is not None
-    reader = await asyncpg.connect(TEST_DATABASE_URL)
+    reader = await asyncpg.connect(postgres_dsn)
     try:
         row = await reader.fetchrow(
             "SELECT title, completed FROM task WHERE id = $1", created["id"]

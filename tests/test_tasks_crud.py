@@ -3,7 +3,7 @@
 import asyncio
 from datetime import UTC, datetime
 
-from conftest import ApiUser
+from support import ApiUser
 
 
 def parse_time(value: str) -> datetime:

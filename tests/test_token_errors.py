@@ -10,7 +10,7 @@ from httpx import AsyncClient
 
 from backend.tokens import TokenVerifier, auth_error_from_pyjwt
 
-from conftest import token_for
+from support import token_for
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -6,7 +6,7 @@ from httpx import AsyncClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from conftest import ApiUser, token_for
+from support import ApiUser, token_for
 
 
 async def user_rows(engine: AsyncEngine) -> list[dict[str, Any]]:

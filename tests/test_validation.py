@@ -5,7 +5,7 @@ from typing import Any
 
 import pytest
 
-from conftest import ApiUser
+from support import ApiUser
 
 
 async def assert_nothing_stored(user: ApiUser) -> None:

@@ -20,7 +20,7 @@ from typing import IO, Any
 import httpx
 import pytest
 
-from conftest import free_ports
+from support import free_ports
 
 PACKAGE_DIR = Path(__file__).parent / "better-auth"
 START_TIMEOUT_SECONDS = 60

@@ -23,7 +23,7 @@ from backend.main import create_app
 from backend.models import User
 
 from better_auth_server import BetterAuth, BetterAuthUser, running_better_auth
-from conftest import SECRET, make_settings, serving, token_for
+from support import SECRET, make_settings, serving, token_for
 
 
 @pytest.fixture(scope="session")
