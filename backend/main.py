@@ -126,8 +126,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url="/docs" if docs else None,
         redoc_url="/redoc" if docs else None,
         openapi_url="/openapi.json" if docs else None,
-        # curl users often omit Content-Type: read such bodies as JSON rather than refuse them.
-        strict_content_type=False,
         # FastAPI's native OpenTelemetry looks up three global providers (environment reads)
         # on every request; the API reports through Prometheus and its JSON logs instead.
         telemetry={"tracing": False, "metrics": False, "logs": False},
@@ -135,7 +133,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.readiness = Readiness(settings.readiness_timeout_seconds)
-    app.include_router(tasks.router)
+    tasks.add_routes(app.router)
     app.include_router(operations.router)
     if metrics is not None:
         app.include_router(operations.metrics_router)

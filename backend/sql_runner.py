@@ -328,7 +328,7 @@ class AsyncpgRunner(_RowReads):
         # Keyed by the server's process id, which names one live connection.
         self._ages: dict[int, _ConnectionAge] = {}
 
-    async def _acquire(self) -> asyncpg.Connection:
+    async def _acquire(self) -> tuple[asyncpg.Connection, _ConnectionAge]:
         """A healthy pooled connection, or `TimeoutError` (a 503) after `DB_POOL_TIMEOUT`.
 
         `asyncio.timeout` is one timer; asyncpg's own acquire timeout runs an extra task per call.
@@ -336,68 +336,70 @@ class AsyncpgRunner(_RowReads):
         async with asyncio.timeout(self._acquire_timeout):
             while True:
                 connection = await self._pool.acquire()
-                if await self._usable(connection):
-                    return connection
+                age = await self._checked(connection)
+                if age is not None:
+                    return connection, age
                 # A connection that failed its ping is closed already, and detached from us.
                 with contextlib.suppress(asyncpg.InterfaceError):
                     connection.terminate()
                 await self._pool.release(connection)
 
-    async def _usable(self, connection: asyncpg.Connection) -> bool:
+    async def _checked(self, connection: asyncpg.Connection) -> _ConnectionAge | None:
+        """The connection's age when it may serve, None when it must be replaced."""
         now = time.monotonic()
         pid = connection.get_server_pid()
         age = self._ages.get(pid)
         if age is None or now - age.released > POOL_MAX_IDLE_SECONDS:
             # New to us: a fresh connection (the pool closed whatever idled before under it).
-            self._ages[pid] = _ConnectionAge(now)
-            return True
+            age = self._ages[pid] = _ConnectionAge(now)
+            return age
         if 0 <= self._recycle < now - age.born:
             del self._ages[pid]
-            return False
+            return None
         if self._pre_ping and now - age.released > PING_AFTER_IDLE_SECONDS:
             try:
                 await connection.execute("SELECT 1")
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 del self._ages[pid]
-                return False
-        return True
+                return None
+        return age
 
-    async def _release(self, connection: asyncpg.Connection) -> None:
-        age = self._ages.get(connection.get_server_pid())
-        if age is not None:
-            age.released = time.monotonic()
+    async def _release(self, connection: asyncpg.Connection, age: _ConnectionAge) -> None:
+        """Back to the pool, even when the statement broke the connection (the pool then
+        replaces it)."""
+        age.released = time.monotonic()
         await self._pool.release(connection)
 
     async def all(self, statement: Statement, params: Params) -> list[Row]:
-        connection = await self._acquire()
+        connection, age = await self._acquire()
         try:
             return await _fetch(connection, statement, params)
         finally:
-            await self._release(connection)
+            await self._release(connection, age)
 
     async def one_or_none(self, statement: Statement, params: Params) -> Row | None:
-        connection = await self._acquire()
+        connection, age = await self._acquire()
         try:
             return await _fetch_one(connection, statement, params)
         finally:
-            await self._release(connection)
+            await self._release(connection, age)
 
     async def execute(self, statement: Statement, params: Params) -> int:
-        connection = await self._acquire()
+        connection, age = await self._acquire()
         try:
             return await _execute(connection, statement, params)
         finally:
-            await self._release(connection)
+            await self._release(connection, age)
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[_AsyncpgConnectionRunner]:
         """One connection in one transaction: committed if the block ends normally."""
-        connection = await self._acquire()
+        connection, age = await self._acquire()
         try:
             async with connection.transaction():
                 yield _AsyncpgConnectionRunner(connection)
         finally:
-            await self._release(connection)
+            await self._release(connection, age)
 
     def connections(self) -> tuple[int, int]:
         """(in use, idle) connections of the pool, for the pool gauge."""
