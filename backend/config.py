@@ -130,6 +130,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_format: LogFormat = LogFormat.AUTO
     access_log: bool = True
+    access_log_buffer_lines: int = Field(default=10_000, ge=100, le=1_000_000)
     metrics_enabled: bool = True
     readiness_timeout_seconds: float = Field(default=2.0, gt=0)
 

@@ -26,7 +26,7 @@ from starlette.responses import Response
 
 from backend.errors import error_response
 from backend.etags import task_etag
-from backend.models import IdempotencyKey, utc_now
+from backend.models import IdempotencyKey, UTCDateTime, utc_now
 from backend.sql_runner import Statement, StatementRunner
 
 logger = logging.getLogger("backend.idempotency")
@@ -37,7 +37,7 @@ key_table = IdempotencyKey.__table__
 # SQLAlchemy reserves a column's name for that column's value.
 _OWNER = bindparam("owner_id")
 _KEY = bindparam("idempotency_key")
-_EXPIRED_BEFORE = bindparam("expired_before")
+_EXPIRED_BEFORE = bindparam("expired_before", type_=UTCDateTime())
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +153,7 @@ def _claim_statement(dialect_insert: Any) -> Insert:
         user_id=_OWNER,
         key=_KEY,
         fingerprint=bindparam("fingerprint"),
-        created_at=bindparam("created_at"),
+        created_at=bindparam("created_at", type_=UTCDateTime()),
     )
     return statement.on_conflict_do_update(
         index_elements=[key_table.c.user_id, key_table.c.key],

@@ -11,10 +11,12 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from typing import BinaryIO
 
 from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
+from backend.access_log import AccessLog
 from backend.config import Settings
 from backend.db import open_runner
 from backend.errors import install_error_handlers
@@ -67,9 +69,13 @@ def build_token_verifier(
     return TokenVerifier(sources, settings.jwt_max_token_bytes)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None, access_log_sink: BinaryIO | None = None
+) -> FastAPI:
+    """The app; its access log goes to `access_log_sink`, stderr unless given."""
     settings = settings or Settings()
     metrics = Metrics() if settings.metrics_enabled else None
+    access_log = _access_log(settings, access_log_sink, metrics)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -107,6 +113,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # the process: frozen out of the cycle collector, so each full collection scans
             # only what requests allocate instead of pausing every request in flight (p99).
             gc.freeze()
+            if access_log is not None:
+                access_log.start()
             yield
         finally:
             stopping.set()
@@ -114,6 +122,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.token_verifier.aclose()
             if metrics is not None:
                 await metrics.stop()
+            if access_log is not None:
+                access_log.close()
             await app.state.rate_limiter.close()
             await runner.close()
 
@@ -140,8 +150,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     serve_tidy_openapi(app)
     install_error_handlers(app)
 
-    app.add_middleware(Edge, settings=settings, metrics=metrics)
+    app.add_middleware(Edge, settings=settings, metrics=metrics, access_log=access_log)
     return app
+
+
+def _access_log(
+    settings: Settings, sink: BinaryIO | None, metrics: Metrics | None
+) -> AccessLog | None:
+    """The access log, unless it is off or the log level is above INFO."""
+    level = logging.getLevelNamesMapping().get(settings.log_level.upper(), logging.INFO)
+    if not settings.access_log or level > logging.INFO:
+        return None
+    return AccessLog(
+        sink, json=settings.json_logs, capacity=settings.access_log_buffer_lines, metrics=metrics
+    )
 
 
 def _rate_limit_mode(settings: Settings) -> str:

@@ -79,6 +79,11 @@ class Metrics:
             "Requests served without a rate-limit check because Redis could not be reached.",
             registry=own,
         )
+        self.access_log_dropped = Counter(
+            "access_log_dropped_lines",
+            "Access log lines dropped because the log sink fell behind (or was closed).",
+            registry=own,
+        )
         self.db_pool = Gauge(
             "db_pool_connections",
             "Database connections of the pool, by state (in_use, idle).",

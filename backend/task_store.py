@@ -34,7 +34,7 @@ from sqlalchemy import (
     update,
 )
 
-from backend.models import Task, TaskCount, utc_now
+from backend.models import Task, TaskCount, UTCDateTime, utc_now
 from backend.schemas import TaskSort
 from backend.sql_runner import Statement, StatementRunner
 
@@ -84,10 +84,6 @@ class OwnedTasks:
     def __init__(self, runner: StatementRunner, owner_id: str) -> None:
         self._runner = runner
         self._owner_id = owner_id
-
-    @property
-    def runner(self) -> StatementRunner:
-        return self._runner
 
     def on(self, runner: StatementRunner) -> "OwnedTasks":
         """The same owner's tasks on `runner` (a transaction that writes more than tasks)."""
@@ -269,7 +265,11 @@ def _update_statement(fields: tuple[str, ...], toggle: bool, conditional: bool) 
     statement = (
         OwnedTasks._owned(update(task_table))
         .where(task_table.c.id == _TASK_ID)
-        .values(**values, updated_at=bindparam("updated_at"), version=task_table.c.version + 1)
+        .values(
+            **values,
+            updated_at=bindparam("updated_at", type_=UTCDateTime()),
+            version=task_table.c.version + 1,
+        )
         .returning(*_columns)
     )
     if conditional:
@@ -311,8 +311,8 @@ _CREATE = Statement(
         title=bindparam("title"),
         description=bindparam("description"),
         completed=bindparam("completed"),
-        created_at=bindparam("created_at"),
-        updated_at=bindparam("updated_at"),
+        created_at=bindparam("created_at", type_=UTCDateTime()),
+        updated_at=bindparam("updated_at", type_=UTCDateTime()),
         version=1,
     )
     .returning(*_columns)

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Insert, and_, bindparam, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from backend.models import User, utc_now
+from backend.models import User, UTCDateTime, utc_now
 from backend.sql_runner import INTEGRITY_ERRORS, Statement, StatementRunner
 from backend.tokens import AuthenticatedUser
 
@@ -24,7 +24,7 @@ def _upsert(dialect_insert: Any) -> Insert:
         id=bindparam("id"),
         email=bindparam("email"),
         name=bindparam("name"),
-        created_at=bindparam("created_at"),
+        created_at=bindparam("created_at", type_=UTCDateTime()),
     )
     changed = or_(
         user_table.c.email.is_distinct_from(statement.excluded.email),

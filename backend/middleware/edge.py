@@ -18,6 +18,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from backend.access_log import AccessLog
 from backend.config import Settings
 from backend.errors import response_for_unexpected
 from backend.log_config import request_id_var
@@ -56,9 +57,15 @@ _EXCHANGE = "backend.exchange"
 
 
 class Edge:
-    def __init__(self, app: ASGIApp, settings: Settings, metrics: Metrics | None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        settings: Settings,
+        metrics: Metrics | None,
+        access_log: AccessLog | None,
+    ) -> None:
         self.app = app
-        self.telemetry = RequestTelemetry(metrics, settings.access_log)
+        self.telemetry = RequestTelemetry(metrics, access_log)
         self.body_limit = BodySizeLimit(settings.max_body_bytes)
         rate_limit = RateLimitGate(settings, metrics) if settings.rate_limit_enabled else None
         self.steps: tuple[Step, ...] = tuple(
@@ -103,7 +110,7 @@ class Edge:
             else:
                 await self._guarded(scope, receive, send_out)
         finally:
-            self.telemetry.record(scope, exchange.status, time.perf_counter() - started)
+            self.telemetry.record(scope, request, exchange.status, time.perf_counter() - started)
             request_id_var.reset(context_token)
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:

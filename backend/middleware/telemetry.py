@@ -1,20 +1,18 @@
-"""Request id, one access log line and the request metrics of every HTTP request.
+"""Request id, the access log line and the request metrics of every HTTP request.
 
 The edge (`edge.py`) times the whole exchange, so these see every status (401 and 429
 included), and returns `X-Request-ID` on every response: the client's own when well-formed,
 else a new one.
 """
 
-import logging
 import random
 import re
 
 from starlette.types import Scope
 
+from backend.access_log import AccessLog
 from backend.errors import documented_paths
 from backend.metrics import Metrics
-
-access_logger = logging.getLogger("backend.access")
 
 REQUEST_ID_HEADER = b"x-request-id"
 _WELL_FORMED_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
@@ -55,34 +53,19 @@ def request_id(scope: Scope) -> str:
 class RequestTelemetry:
     """The access log line and the request metrics of one finished exchange."""
 
-    def __init__(self, metrics: Metrics | None, access_log: bool) -> None:
+    def __init__(self, metrics: Metrics | None, access_log: AccessLog | None) -> None:
         self.metrics = metrics
         self.access_log = access_log
 
-    def record(self, scope: Scope, status: int, seconds: float) -> None:
-        log = self.access_log and access_logger.isEnabledFor(logging.INFO)
-        if self.metrics is None and not log:
+    def record(self, scope: Scope, request_id: str, status: int, seconds: float) -> None:
+        if self.metrics is None and self.access_log is None:
             return
         route = route_template(scope)
         method = scope["method"]
         if self.metrics is not None:
             self.metrics.observe_request(route, method, status, seconds)
-        if log:
+        if self.access_log is not None:
             user = scope.get("state", {}).get("user")
             user_id = getattr(user, "id", None)
             duration_ms = round(seconds * 1000, 2)
-            access_logger.info(
-                "%s %s %s %.1fms user=%s",
-                method,
-                route,
-                status,
-                duration_ms,
-                user_id or "-",
-                extra={
-                    "method": method,
-                    "route": route,
-                    "status": status,
-                    "duration_ms": duration_ms,
-                    "user_id": user_id,
-                },
-            )
+            self.access_log.record(request_id, method, route, status, duration_ms, user_id)

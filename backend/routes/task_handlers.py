@@ -74,27 +74,29 @@ async def list_page(
     return json_response(page.tasks, headers=headers)
 
 
-async def create(
+async def create(tasks: OwnedTasks, collection_path: str, body: TaskCreate) -> Response:
+    """201 with the new task; `Location` is its URL under `collection_path`."""
+    row = await tasks.create(
+        title=body.title, description=body.description, completed=body.completed
+    )
+    location = f"{collection_path.rstrip('/')}/{row['id']}"
+    return task_json(row, 201, Location=location)
+
+
+async def create_once(
     tasks: OwnedTasks,
     keys: IdempotencyKeys,
+    idempotency_key: str,
     collection_path: str,
     body: TaskCreate,
-    idempotency_key: str | None,
 ) -> Response:
-    """201 with the new task; `Location` is its URL under `collection_path`. With an
-    `Idempotency-Key`, only the key's first request creates; a retry gets its answer."""
+    """`create` for the key's first request only; a retry gets the first answer again."""
 
-    async def insert(runner: StatementRunner) -> Response:
-        row = await tasks.on(runner).create(
-            title=body.title, description=body.description, completed=body.completed
-        )
-        location = f"{collection_path.rstrip('/')}/{row['id']}"
-        return task_json(row, 201, Location=location)
+    async def create_in(transaction: StatementRunner) -> Response:
+        return await create(tasks.on(transaction), collection_path, body)
 
-    if idempotency_key is None:
-        return await insert(tasks.runner)
     request_fingerprint = fingerprint(body.model_dump(mode="json"))
-    return await keys.once(idempotency_key, request_fingerprint, insert)
+    return await keys.once(idempotency_key, request_fingerprint, create_in)
 
 
 async def get(tasks: OwnedTasks, task_id: int, if_none_match: str | None) -> Response:

@@ -175,8 +175,10 @@ async def _lean_create_task(request: Request) -> Response | None:
     tasks = await _owner_tasks(request)
     if tasks is None:
         return None
+    if key is None:
+        return await handlers.create(tasks, request.url.path, body)
     keys = owner_idempotency_keys(request.app.state, tasks.owner_id)
-    return await handlers.create(tasks, keys, request.url.path, body, key)
+    return await handlers.create_once(tasks, keys, key, request.url.path, body)
 
 
 @lean(_lean_create_task)
@@ -188,7 +190,9 @@ async def create_task(
     idempotency_key: IdempotencyKeyHeader,
 ) -> Response:
     """Create a task; `Location` gives its URL. With `Idempotency-Key`, retries replay."""
-    return await handlers.create(tasks, keys, request.url.path, body, idempotency_key)
+    if idempotency_key is None:
+        return await handlers.create(tasks, request.url.path, body)
+    return await handlers.create_once(tasks, keys, idempotency_key, request.url.path, body)
 
 
 async def _lean_get_task(request: Request) -> Response | None:
