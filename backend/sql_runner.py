@@ -16,8 +16,10 @@ which returns plain dict rows keyed by the construct's column keys, on both engi
   together runs in `transaction()`.
 
 What cannot run that way (an expanding `IN`, a column default computed in Python, a literal
-whose type needs conversion, a name SQLAlchemy must escape) raises `UnsupportedStatement` when
-the `Statement` is built, at import, never on a user's request.
+whose type needs conversion, an unnamed result column) raises `UnsupportedStatement` when the
+`Statement` is built, at import, never on a user's request. A parameter is converted by the type
+its `bindparam()` declares, on both engines: give one that fills a column of a custom type
+(`UTCDateTime`) that type.
 """
 
 import asyncio
