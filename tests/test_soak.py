@@ -138,7 +138,9 @@ async def test_mixed_traffic_survives_a_database_restart(
             finals = [await stored_ids(client) for client in clients]
             for client in clients:
                 await client.http.aclose()
-            log = server.log()
+        # Read once the server has stopped: access lines are written within 0.1 s, and the
+        # last of them at the graceful shutdown.
+        log = server.log()
     finally:
         cluster.destroy()
 
