@@ -8,6 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import pytest
 from httpx import AsyncClient
 
 from backend.main import create_app
@@ -51,6 +52,7 @@ async def _burst(client: AsyncClient, users: int) -> list[int]:
     return list(await asyncio.gather(*(one(index) for index in range(users))))
 
 
+@pytest.mark.direct_postgres
 async def test_db_pool_size_is_the_connections_of_the_process(postgresql_url: str) -> None:
     settings = make_settings(postgresql_url, db_pool_size=3)
     async with serving(create_app(settings)) as client:
@@ -61,6 +63,7 @@ async def test_db_pool_size_is_the_connections_of_the_process(postgresql_url: st
     assert len(connections) == 3
 
 
+@pytest.mark.direct_postgres
 async def test_connections_older_than_db_pool_recycle_are_replaced(postgresql_url: str) -> None:
     settings = make_settings(
         postgresql_url, db_pool_size=1, db_pool_recycle=1, db_pool_pre_ping=False
