@@ -9,7 +9,8 @@ bounds (declared once, here) and the same answer; it leaves everything else to F
 """
 
 import functools
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
@@ -70,6 +71,7 @@ IfNoneMatch = Annotated[
     ),
 ]
 _JSON_BODY = [Depends(require_json_body)]
+_Body = TypeVar("_Body", TaskReplace, TaskPatch)
 
 
 async def _owner_tasks(request: Request) -> OwnedTasks | None:
@@ -211,13 +213,22 @@ async def get_task(
     return await handlers.get(tasks, task_id, if_none_match)
 
 
-async def _lean_replace_task(request: Request) -> Response | None:
+async def _lean_write(
+    request: Request,
+    model: type[_Body],
+    write: Callable[[OwnedTasks, int, _Body, str | None], Awaitable[Response]],
+) -> Response | None:
+    """A write of the body to one task: `write(tasks, task_id, body, If-Match)`."""
     task_id = _task_id(request)
-    body = None if task_id is None else await json_body(request, TaskReplace)
+    body = None if task_id is None else await json_body(request, model)
     tasks = None if body is None else await _owner_tasks(request)
     if task_id is None or body is None or tasks is None:
         return None
-    return await handlers.replace(tasks, task_id, body, request.headers.get("if-match"))
+    return await write(tasks, task_id, body, request.headers.get("if-match"))
+
+
+async def _lean_replace_task(request: Request) -> Response | None:
+    return await _lean_write(request, TaskReplace, handlers.replace)
 
 
 @lean(_lean_replace_task)
@@ -229,12 +240,7 @@ async def replace_task(
 
 
 async def _lean_update_task(request: Request) -> Response | None:
-    task_id = _task_id(request)
-    body = None if task_id is None else await json_body(request, TaskPatch)
-    tasks = None if body is None else await _owner_tasks(request)
-    if task_id is None or body is None or tasks is None:
-        return None
-    return await handlers.update(tasks, task_id, body, request.headers.get("if-match"))
+    return await _lean_write(request, TaskPatch, handlers.update)
 
 
 @lean(_lean_update_task)
