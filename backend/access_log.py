@@ -39,8 +39,10 @@ class AccessLog:
         json: bool,
         capacity: int,
         metrics: Metrics | None,
+        flush_seconds: float = FLUSH_SECONDS,
     ) -> None:
         self._sink = sink
+        self._flush_seconds = flush_seconds
         self._json = json
         self._capacity = capacity
         self._metrics = metrics
@@ -96,6 +98,7 @@ class AccessLog:
                 entry["user_id"] = user_id
             line = orjson.dumps(entry, option=orjson.OPT_APPEND_NEWLINE)
         else:
+            # Local time, as `logging`'s text lines beside it have.
             stamp = self._timestamp(now, "%Y-%m-%d %H:%M:%S,", "")
             line = f"{stamp} INFO {LOGGER_NAME}: {message} [request {request_id}]\n".encode()
         self._queue.append(line)
@@ -105,11 +108,12 @@ class AccessLog:
         second = int(now)
         if second != self._second:
             self._second = second
-            self._second_prefix = time.strftime(prefix_format, time.gmtime(second))
+            as_time = time.gmtime if self._json else time.localtime
+            self._second_prefix = time.strftime(prefix_format, as_time(second))
         return f"{self._second_prefix}{int((now - second) * 1000):03d}{suffix}"
 
     def _run(self) -> None:
-        while not self._stop.wait(FLUSH_SECONDS):
+        while not self._stop.wait(self._flush_seconds):
             self._write_queued()
 
     def _write_queued(self) -> None:

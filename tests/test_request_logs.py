@@ -16,6 +16,7 @@ import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 
+from backend.access_log import AccessLog
 from backend.config import LogFormat, Settings
 from backend.log_config import JsonFormatter, RequestIdFilter
 from backend.main import create_app
@@ -196,6 +197,21 @@ async def test_no_line_is_lost_on_a_graceful_shutdown(database_url: str) -> None
     lines = sink.getvalue().decode().splitlines()
     assert len(lines) == 500
     assert all(json.loads(line)["route"] == "/healthz" for line in lines)
+
+
+def test_close_writes_what_the_writer_had_not_yet_written() -> None:
+    """Whatever is queued when the server stops is written, however long until the next flush."""
+    sink = io.BytesIO()
+    access_log = AccessLog(sink, json=True, capacity=1000, metrics=None, flush_seconds=3600)
+    access_log.start()
+    for index in range(50):
+        access_log.record(f"r{index}", "GET", "/healthz", 200, 0.1, None)
+    assert sink.getvalue() == b""
+
+    access_log.close()
+
+    lines = [json.loads(line) for line in sink.getvalue().decode().splitlines()]
+    assert [line["request_id"] for line in lines] == [f"r{index}" for index in range(50)]
 
 
 class _BlockingSink(io.BytesIO):
