@@ -7,8 +7,9 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 INTEROP := tests/interop/better-auth
 INTEROP_INSTALLED := $(INTEROP)/node_modules/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: install interop-install run migrate token test soak fuzz lint format clean bench bench-quick bench-profile
+.PHONY: install interop-install browser-install run migrate token test soak fuzz lint format clean bench bench-quick bench-profile
 
 $(INSTALLED): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +31,18 @@ interop-install:
 		echo "npm not found: the Better Auth interop tests will be skipped"; \
 	fi
 
+# The docs pages' browser test drives Chromium; installed from the distribution's packages
+# where apt-get is there. Without it that test skips locally (and fails under CI=true).
+browser-install:
+	@if command -v chromium >/dev/null 2>&1 || [ -n "$${TEST_CHROMIUM:-}" ]; then :; \
+	elif command -v apt-get >/dev/null 2>&1; then \
+		$(SUDO) apt-get install -y -q chromium >/dev/null 2>&1 || \
+		{ $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q chromium >/dev/null; } || \
+		echo "chromium could not be installed: the docs pages' browser tests will be skipped"; \
+	else \
+		echo "chromium not found (set TEST_CHROMIUM): the docs pages' browser tests will be skipped"; \
+	fi
+
 run: install migrate
 	$(BIN)/python -m backend serve
 
@@ -39,7 +52,7 @@ migrate: install
 token: install
 	@$(BIN)/python -m backend token --user-id $${USER_ID:-demo-user}
 
-test: install interop-install
+test: install interop-install browser-install
 	$(BIN)/python -m pytest --cov --cov-report=term
 
 # A minute of mixed traffic through a database restart (needs Redis; PostgreSQL binaries come
@@ -60,7 +73,6 @@ format: install
 
 # The benchmark (bench/README.md): needs PostgreSQL (BENCH_DATABASE_URL, default tasks_bench on
 # 127.0.0.1:5432) and installs wrk from Debian's packages and the pinned bench tools if missing.
-SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BENCH_ARGS ?=
 
 bench: install

@@ -27,6 +27,7 @@ from backend.metrics import Metrics
 from backend.middleware.edge import Edge
 from backend.rate_limit import build_rate_limiter
 from backend.routes import operations, tasks
+from backend.routes.docs_pages import add_docs_pages
 from backend.routes.openapi_docs import serve_tidy_openapi
 from backend.tokens import KeySource, SecretKeySource, TokenVerifier
 from backend.user_store import UserProvisioner
@@ -133,8 +134,9 @@ def create_app(
         version="0.1.0",
         summary="Per-user tasks behind Better Auth JWTs.",
         lifespan=lifespan,
-        docs_url="/docs" if docs else None,
-        redoc_url="/redoc" if docs else None,
+        # FastAPI's own /docs and /redoc would load their assets from a CDN: docs_pages.py.
+        docs_url=None,
+        redoc_url=None,
         openapi_url="/openapi.json" if docs else None,
         # FastAPI's native OpenTelemetry looks up three global providers (environment reads)
         # on every request; the API reports through Prometheus and its JSON logs instead.
@@ -148,6 +150,8 @@ def create_app(
     if metrics is not None:
         app.include_router(operations.metrics_router)
     serve_tidy_openapi(app)
+    if app.openapi_url is not None:
+        add_docs_pages(app, app.openapi_url)
     install_error_handlers(app)
 
     app.add_middleware(Edge, settings=settings, metrics=metrics, access_log=access_log)

@@ -43,15 +43,26 @@ async def test_a_response_without_a_body_is_hardened_too(alice: ApiUser) -> None
     assert response.headers["cache-control"] == "no-store"
 
 
-async def test_swagger_ui_keeps_working_without_the_strict_policy(client: AsyncClient) -> None:
-    response = await client.get("/docs")
+@pytest.mark.parametrize("path", ["/docs", "/redoc"])
+async def test_docs_pages_may_load_only_from_the_api_itself(client: AsyncClient, path: str) -> None:
+    response = await client.get(path)
 
     assert response.status_code == 200
     assert_hardened(response)
-    assert "content-security-policy" not in response.headers
+    policy = dict(
+        directive.strip().split(" ", 1)
+        for directive in response.headers["content-security-policy"].split(";")
+    )
+    assert policy["default-src"] == "'none'"
+    assert policy["frame-ancestors"] == "'none'"
+    sources = " ".join(policy.values())
+    assert "http" not in sources
+    assert "*" not in sources
 
 
-@pytest.mark.parametrize("path", ["/docs", "/redoc", "/openapi.json"])
+@pytest.mark.parametrize(
+    "path", ["/docs", "/redoc", "/openapi.json", "/docs/assets/swagger-ui-bundle.js"]
+)
 async def test_docs_can_be_turned_off_for_production(database_url: str, path: str) -> None:
     app = create_app(make_settings(database_url, docs_enabled=False))
 

@@ -1,9 +1,10 @@
 """Security headers on every response (the edge, `edge.py`, adds them), from lists built once.
 
 JSON and every other non-HTML response get a CSP that allows nothing, so a response a browser
-is tricked into rendering cannot run anything. The Swagger UI page (`/docs`, which loads its
-scripts from a CDN) is the one HTML response and keeps its own rules; turn it off in production
-with `DOCS_ENABLED=false`. `Cache-Control: no-store` is added unless a route chose its own.
+is tricked into rendering cannot run anything. The docs pages (`/docs`, `/redoc`) are the only
+HTML responses and bring their own policy (`routes/docs_pages.py`: this origin only); turn them
+off in production with `DOCS_ENABLED=false`. `Cache-Control: no-store` is added unless a route
+chose its own.
 """
 
 ALWAYS = (
