@@ -39,7 +39,8 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
             host=args.host or settings.host,
             port=args.port or settings.port,
             workers=workers,
-            loop="uvloop",
+            # uvloop where it is installed (not on Windows or PyPy), else asyncio's own loop.
+            loop="auto",
             http="httptools",
             log_config=build_log_config(settings),
             log_level=settings.log_level.lower(),

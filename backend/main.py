@@ -93,8 +93,10 @@ def create_app(
         if metrics is not None:
             metrics.start_pool_sampling(runner.connections)
         logger.info(
-            "serving: environment=%s database=%s token verification: %s; rate limits=%s",
+            "serving: environment=%s event loop=%s database=%s token verification: %s; "
+            "rate limits=%s",
             settings.environment,
+            _event_loop_name(),
             make_url(settings.database_url).render_as_string(hide_password=True),
             "; ".join(verifier.modes),
             _rate_limit_mode(settings),
@@ -168,6 +170,11 @@ def _access_log(
     return AccessLog(
         sink, json=settings.json_logs, capacity=settings.access_log_buffer_lines, metrics=metrics
     )
+
+
+def _event_loop_name() -> str:
+    """`uvloop` or `asyncio`: which loop `serve` found on this platform."""
+    return type(asyncio.get_running_loop()).__module__.partition(".")[0]
 
 
 def _rate_limit_mode(settings: Settings) -> str:

@@ -11,8 +11,8 @@ import pytest
 
 from backend.cli import main
 
-from processes import running_server
-from support import SECRET
+from processes import ROOT, running_server
+from support import SECRET, token_for
 
 
 def run_cli(*args: str, env: dict[str, str], cwd: Path) -> str:
@@ -89,3 +89,39 @@ def test_token_command_explains_that_jwks_only_servers_take_better_auth_tokens(
 
     with pytest.raises(SystemExit, match=r"BETTER_AUTH_SECRET is not set.*authClient\.token\(\)"):
         main(["token", "--user-id", "u1"])
+
+
+def create_and_read_back(base_url: str) -> None:
+    headers = {"Authorization": f"Bearer {token_for('loop-user')}"}
+    created = httpx.post(f"{base_url}/api/loop-user/tasks", json={"title": "t"}, headers=headers)
+    assert created.status_code == 201
+    assert httpx.get(f"{base_url}/api/loop-user/tasks", headers=headers).json() == [created.json()]
+
+
+def test_serve_runs_on_uvloop_where_it_is_installed(database_url: str, tmp_path: Path) -> None:
+    env = {"DATABASE_URL": database_url, "BETTER_AUTH_SECRET": SECRET}
+
+    with running_server(env, tmp_path) as server:
+        create_and_read_back(server.base_url)
+
+    assert "event loop=uvloop" in server.log()
+
+
+def test_serve_runs_on_asyncio_where_uvloop_cannot_install(
+    database_url: str, tmp_path: Path
+) -> None:
+    # A platform without uvloop (Windows, PyPy): the dependency's marker leaves it out, so its
+    # import fails, as this stand-in's does.
+    without_uvloop = tmp_path / "without-uvloop" / "uvloop"
+    without_uvloop.mkdir(parents=True)
+    (without_uvloop / "__init__.py").write_text("raise ImportError('no uvloop on this platform')\n")
+    env = {
+        "DATABASE_URL": database_url,
+        "BETTER_AUTH_SECRET": SECRET,
+        "PYTHONPATH": os.pathsep.join([str(without_uvloop.parent), str(ROOT)]),
+    }
+
+    with running_server(env, tmp_path) as server:
+        create_and_read_back(server.base_url)
+
+    assert "event loop=asyncio" in server.log()
