@@ -5,9 +5,11 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# uv, pinned in constraints.txt, installs in seconds what pip takes half a minute for.
+# uv, pinned in constraints.txt, installs in seconds what pip takes half a minute for. It
+# compiles the bytecode at install, as pip does, so no process pays for that at startup.
 UV := $(BIN)/uv
-UV_INSTALL := $(UV) pip install --quiet --python $(BIN)/python -c constraints.txt
+UV_INSTALL := $(UV) pip install --quiet --compile-bytecode --python $(BIN)/python -c constraints.txt
+PIP_QUIET := --quiet --disable-pip-version-check
 RUNTIME_INSTALLED := $(VENV)/.installed-runtime
 INSTALLED := $(VENV)/.installed-dev
 INTEROP := tests/interop/better-auth
@@ -16,11 +18,15 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install interop-install browser-install run migrate token test soak fuzz lint format clean bench bench-quick bench-profile
 
+# The venv gets no pip of its own (3 s): python3's pip puts uv into it, or, where python3 has
+# no pip (or one older than 22.3), the venv's own pip from ensurepip does.
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv --without-pip $(VENV)
 
 $(RUNTIME_INSTALLED): $(BIN)/python pyproject.toml constraints.txt
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt uv
+	$(PYTHON) -m pip --python $(BIN)/python install $(PIP_QUIET) -c constraints.txt uv 2>/dev/null || \
+		{ $(BIN)/python -m ensurepip --default-pip >/dev/null && \
+		  $(BIN)/python -m pip install $(PIP_QUIET) -c constraints.txt uv; }
 	$(UV_INSTALL) -e .
 	touch $(RUNTIME_INSTALLED)
 
@@ -89,7 +95,7 @@ BENCH_ARGS ?=
 
 bench: install
 	@command -v wrk >/dev/null || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk; }
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	$(UV_INSTALL) -r bench/requirements.txt
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 bench-quick:
