@@ -6,9 +6,11 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 # uv, pinned in constraints.txt, installs in seconds what pip takes half a minute for. It
-# compiles the bytecode at install, as pip does, so no process pays for that at startup.
+# compiles the bytecode at install, as pip does, so no process pays for that at startup, and
+# trusts what the system trusts (a TLS-inspecting proxy's root certificate, say).
 UV := $(BIN)/uv
-UV_INSTALL := $(UV) pip install --quiet --compile-bytecode --python $(BIN)/python -c constraints.txt
+UV_INSTALL := $(UV) pip install --quiet --compile-bytecode --system-certs --python $(BIN)/python \
+	-c constraints.txt
 PIP_QUIET := --quiet --disable-pip-version-check
 RUNTIME_INSTALLED := $(VENV)/.installed-runtime
 INSTALLED := $(VENV)/.installed-dev
