@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 from httpx import AsyncClient
-from playwright.sync_api import ConsoleMessage, Page, Request, Route, sync_playwright
+from playwright.sync_api import ConsoleMessage, Page, Request, Route, expect, sync_playwright
 
 from processes import running_server
 from support import SECRET, missing_dependency, token_for
@@ -161,16 +161,19 @@ def test_a_task_is_created_from_swagger_ui_with_a_pasted_token(
     operation.locator(".opblock-summary").click()
     operation.locator(".try-out__btn").click()
     operation.locator("input[placeholder='user_id']").fill("docs-user")
-    operation.locator("textarea.body-param__text").fill('{"title": "Written in the browser"}')
+    body = operation.locator("textarea.body-param__text")
+    # Swagger UI fills in the example body once "Try it out" renders: replace it only then.
+    expect(body).not_to_have_value("")
+    body.fill('{"title": "Written in the browser"}')
+    expect(body).to_have_value('{"title": "Written in the browser"}')
     operation.locator("button.execute").click()
     status = operation.locator(".live-responses-table tr.response .response-col_status")
-    status.wait_for(timeout=30_000)
+    expect(status).to_have_text("201", timeout=30_000)
     created = httpx.get(
         f"{server_url.replace(HOST, '127.0.0.1')}/api/docs-user/tasks",
         headers={"Authorization": f"Bearer {token_for('docs-user')}"},
     )
 
-    assert status.inner_text().strip() == "201"
     assert [task["title"] for task in created.json()] == ["Written in the browser"]
     assert offline_page.fetched_elsewhere == []
 
