@@ -16,7 +16,6 @@ RUNTIME_INSTALLED := $(VENV)/.installed-runtime
 INSTALLED := $(VENV)/.installed-dev
 INTEROP := tests/interop/better-auth
 INTEROP_INSTALLED := $(INTEROP)/node_modules/.installed
-SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: install interop-install browser-install run migrate token test soak fuzz lint format clean bench bench-quick bench-profile
 
@@ -51,16 +50,16 @@ interop-install:
 		echo "npm not found: the Better Auth interop tests will be skipped"; \
 	fi
 
-# The docs pages' browser test drives Chromium; installed from the distribution's packages
-# where apt-get is there. Without it that test skips locally (and fails under CI=true).
+# The docs pages' browser test drives Chromium, installed from Debian's packages where make runs
+# as root with apt-get (CI). Without it that test skips locally (and fails under CI=true).
 browser-install:
 	@if command -v chromium >/dev/null 2>&1 || [ -n "$${TEST_CHROMIUM:-}" ]; then :; \
-	elif command -v apt-get >/dev/null 2>&1; then \
-		$(SUDO) apt-get install -y -q chromium >/dev/null 2>&1 || \
-		{ $(SUDO) apt-get update -q >/dev/null && $(SUDO) apt-get install -y -q chromium >/dev/null; } || \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get install -y -q chromium >/dev/null 2>&1 || \
+		{ apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; } || \
 		echo "chromium could not be installed: the docs pages' browser tests will be skipped"; \
 	else \
-		echo "chromium not found (set TEST_CHROMIUM): the docs pages' browser tests will be skipped"; \
+		echo "no chromium (install it, or set TEST_CHROMIUM): the docs pages' browser tests will be skipped"; \
 	fi
 
 run: migrate
@@ -93,6 +92,7 @@ format: install
 
 # The benchmark (bench/README.md): needs PostgreSQL (BENCH_DATABASE_URL, default tasks_bench on
 # 127.0.0.1:5432) and installs wrk from Debian's packages and the pinned bench tools if missing.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BENCH_ARGS ?=
 
 bench: install

@@ -1,7 +1,7 @@
 """`/docs` and `/redoc` work with no network beyond the API: their assets are the API's own.
 
 The browser tests load the pages in a real headless Chromium (TEST_CHROMIUM, else `chromium` on
-the PATH, which `make test` installs where it can) from a real server process, with every other
+the PATH, which `make test` installs as root) from a real server process, with every other
 origin unreachable. The page is opened by a host name, as users reach the API, not 127.0.0.1
 (Swagger UI treats local addresses apart).
 """
@@ -38,7 +38,7 @@ def chromium() -> str:
             return found
     missing_dependency(
         "needs Chromium for the docs pages' browser tests (TEST_CHROMIUM, or `chromium` on the "
-        "PATH: make test installs it with apt-get where it can)"
+        "PATH: make test installs it with apt-get when run as root)"
     )
     raise AssertionError("unreachable")
 
