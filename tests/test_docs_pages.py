@@ -28,7 +28,9 @@ REDOCLY_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
 REFERENCE = re.compile(r"""(?:src|href)\s*=\s*["']([^"']*)["']|url\(\s*["']?([^"')]*)""")
 
 
+@pytest.fixture
 def chromium() -> str:
+    """The browser's executable, looked for before any server is started for it."""
     configured = os.environ.get("TEST_CHROMIUM")
     if configured:
         return configured
@@ -90,14 +92,14 @@ class OfflinePage:
     listed, and so is what its own Content-Security-Policy stopped before any network."""
 
     page: Page
+    url: str
     fetched_elsewhere: list[str] = field(default_factory=list)
     refused_by_policy: list[str] = field(default_factory=list)
     console_errors: list[str] = field(default_factory=list)
 
 
 @pytest.fixture
-def offline_page(server_url: str) -> Iterator[OfflinePage]:
-    executable = chromium()
+def offline_page(chromium: str, server_url: str) -> Iterator[OfflinePage]:
 
     def only_the_api(route: Route) -> None:
         url = route.request.url
@@ -117,11 +119,11 @@ def offline_page(server_url: str) -> Iterator[OfflinePage]:
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=executable,
+            executable_path=chromium,
             args=[f"--host-resolver-rules=MAP {HOST} 127.0.0.1, MAP * ~NOTFOUND"],
         )
         try:
-            opened = OfflinePage(browser.new_page())
+            opened = OfflinePage(browser.new_page(), server_url)
             opened.page.route("**/*", only_the_api)
             opened.page.on("requestfailed", failed)
             opened.page.on("console", logged)
@@ -130,12 +132,10 @@ def offline_page(server_url: str) -> Iterator[OfflinePage]:
             browser.close()
 
 
-def test_swagger_ui_renders_every_operation_offline(
-    server_url: str, offline_page: OfflinePage
-) -> None:
+def test_swagger_ui_renders_every_operation_offline(offline_page: OfflinePage) -> None:
     page = offline_page.page
 
-    page.goto(f"{server_url}/docs")
+    page.goto(f"{offline_page.url}/docs")
     page.wait_for_selector(".opblock", timeout=30_000)
     paths = page.locator(".opblock-summary-path").all_inner_texts()
 
@@ -148,10 +148,10 @@ def test_swagger_ui_renders_every_operation_offline(
 
 
 def test_a_task_is_created_from_swagger_ui_with_a_pasted_token(
-    server_url: str, offline_page: OfflinePage
+    offline_page: OfflinePage,
 ) -> None:
     page = offline_page.page
-    page.goto(f"{server_url}/docs")
+    page.goto(f"{offline_page.url}/docs")
 
     page.locator("button.authorize").click()
     page.locator(".modal-ux input").fill(token_for("docs-user"))
@@ -170,7 +170,7 @@ def test_a_task_is_created_from_swagger_ui_with_a_pasted_token(
     status = operation.locator(".live-responses-table tr.response .response-col_status")
     expect(status).to_have_text("201", timeout=30_000)
     created = httpx.get(
-        f"{server_url.replace(HOST, '127.0.0.1')}/api/docs-user/tasks",
+        f"{offline_page.url.replace(HOST, '127.0.0.1')}/api/docs-user/tasks",
         headers={"Authorization": f"Bearer {token_for('docs-user')}"},
     )
 
@@ -178,10 +178,10 @@ def test_a_task_is_created_from_swagger_ui_with_a_pasted_token(
     assert offline_page.fetched_elsewhere == []
 
 
-def test_redoc_renders_offline(server_url: str, offline_page: OfflinePage) -> None:
+def test_redoc_renders_offline(offline_page: OfflinePage) -> None:
     page = offline_page.page
 
-    page.goto(f"{server_url}/redoc")
+    page.goto(f"{offline_page.url}/redoc")
     page.wait_for_selector("[data-section-id^='operation/']", timeout=30_000)
     operations = page.locator("[data-section-id^='operation/']").count()
 
