@@ -12,9 +12,7 @@ import httpx
 import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from backend.config import Settings
 from backend.db import create_engine
 from backend.errors import SCHEMA_NOT_MIGRATED
 from backend.main import create_app
@@ -70,6 +68,10 @@ async def test_a_database_never_migrated_is_not_ready_and_says_how_to_fix(
     assert len(request_lines) == 2
     assert all(line.startswith("database schema is not migrated: ") for line in request_lines)
     assert all("python -m backend migrate" in line for line in request_lines)
+    assert (
+        "purging expired idempotency keys failed: the database schema is not migrated"
+        in caplog.messages
+    )
     assert "Traceback" not in caplog.text
 
 
@@ -111,12 +113,16 @@ async def test_an_instance_started_before_its_migration_becomes_ready_without_a_
 
 
 async def test_a_database_ahead_of_the_code_is_served_and_says_so(
-    settings: Settings, engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+    fresh_database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A rollback: newer code migrated the database. Served, since every migration keeps the
     previous release working; refusing would take every instance out of the balancer."""
+    settings = make_settings(fresh_database_url)
+    engine = create_engine(settings)
+    await upgrade(engine)
     async with engine.begin() as connection:
         await connection.execute(text("UPDATE alembic_version SET version_num = '9999_next'"))
+    await engine.dispose()
 
     async with serving(create_app(settings)) as client:
         ready = await client.get("/readyz")
@@ -134,18 +140,23 @@ async def test_a_database_ahead_of_the_code_is_served_and_says_so(
 
 
 async def test_a_table_or_column_the_code_needs_missing_under_a_request_is_a_schema_503(
-    engine: AsyncEngine, alice: ApiUser, caplog: pytest.LogCaptureFixture
+    fresh_database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A schema changed under a running instance (restored, or migrated down): the request that
     meets it is a 503 that says so, not a 500, and the log names the fix."""
-    task = await alice.create(title="kept")
-    async with engine.begin() as connection:
-        await connection.execute(text("ALTER TABLE task DROP COLUMN description"))
-
-    read = await alice.request("GET", f"/{task['id']}")
-    async with engine.begin() as connection:
-        await connection.execute(text("DROP TABLE task_count"))
-    listed = await alice.request("GET")
+    settings = make_settings(fresh_database_url)
+    engine = create_engine(settings)
+    await upgrade(engine)
+    async with serving(create_app(settings)) as client:
+        alice = as_alice(client)
+        task = await alice.create(title="kept")
+        async with engine.begin() as connection:
+            await connection.execute(text("ALTER TABLE task DROP COLUMN description"))
+        read = await alice.request("GET", f"/{task['id']}")
+        async with engine.begin() as connection:
+            await connection.execute(text("DROP TABLE task_count"))
+        listed = await alice.request("GET")
+    await engine.dispose()
 
     assert_schema_503(read)
     assert_schema_503(listed)
