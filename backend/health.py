@@ -29,6 +29,7 @@ class NotReady(Exception):
 
 
 def passed(outcome: str) -> bool:
+    """Whether a check's outcome lets the instance take traffic: "ok", with or without a note."""
     return outcome == OK or outcome.startswith(f"{OK}: ")
 
 
@@ -41,7 +42,7 @@ class Readiness:
         self._checks[name] = check
 
     async def run(self) -> dict[str, str]:
-        """Each check's outcome: "ok", "timeout", or the failure's class name (never details)."""
+        """Each check's outcome (see the module's docstring): an exception's details never."""
         names = list(self._checks)
         outcomes = await asyncio.gather(*(self._run_one(name) for name in names))
         return dict(zip(names, outcomes, strict=True))

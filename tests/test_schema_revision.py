@@ -99,16 +99,20 @@ async def test_an_instance_started_before_its_migration_becomes_ready_without_a_
     settings = make_settings(fresh_database_url)
     async with serving(create_app(settings)) as client:
         before = await client.get("/readyz")
+        early = await as_alice(client).request("POST", json={"title": "before the migration"})
         engine = create_engine(settings)
         await upgrade(engine)
         await engine.dispose()
         after = await client.get("/readyz")
         created = await as_alice(client).request("POST", json={"title": "after the migration"})
+        listed = await as_alice(client).request("GET")
 
     assert before.status_code == 503
+    assert_schema_503(early)
     assert after.status_code == 200
     assert after.json() == {"status": "ready", "checks": {"database": "ok"}}
     assert created.status_code == 201
+    assert listed.json() == [created.json()]
     assert f"schema current: the database is at revision {HEAD}" in caplog.messages
 
 
