@@ -6,7 +6,6 @@ The certificate names localhost and 127.0.0.1; the cluster also listens on 127.0
 the certificate does not hold, for the host-name check.
 """
 
-import datetime
 import ipaddress
 import os
 import ssl
@@ -18,15 +17,14 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-from postgres_tls_proxy import PostgresTlsProxy
 
 from backend.db import create_engine
 from backend.main import create_app
 from backend.migrate import upgrade
 
+from certificates import certificate, new_key, write_key, write_pem
+from postgres_tls_proxy import PostgresTlsProxy
 from processes import ROOT, ThrowawayPostgres, cluster_owner
 from support import make_settings, run_in_fresh_loop, serving
 
@@ -45,53 +43,6 @@ class TlsCluster:
         return f"postgresql://postgres@{host}:{self.port}/postgres?{query}"
 
 
-def _certificate(
-    subject: str,
-    key: ec.EllipticCurvePrivateKey,
-    issuer: tuple[str, ec.EllipticCurvePrivateKey] | None = None,
-    names: list[x509.GeneralName] | None = None,
-) -> x509.Certificate:
-    """A CA certificate (no issuer: self-signed), or a server one signed by `issuer`."""
-    issuer_name, signing_key = issuer or (subject, key)
-    now = datetime.datetime.now(datetime.UTC)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer_name)]))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=issuer is None, path_length=None), critical=True)
-    )
-    if issuer is None:
-        builder = builder.add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                key_cert_sign=True,
-                crl_sign=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        ).add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
-    else:
-        builder = builder.add_extension(x509.SubjectAlternativeName(names or []), critical=False)
-        builder = builder.add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(signing_key.public_key()), False
-        )
-    return builder.sign(signing_key, hashes.SHA256())
-
-
-def _write_pem(path: Path, certificate: x509.Certificate) -> Path:
-    path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    return path
-
-
 # Only TLS connections are let in (besides the Unix socket), so an "ok" below was encrypted.
 TLS_ONLY_HBA = f"""local all all trust
 hostssl all all 127.0.0.1/32 trust
@@ -106,9 +57,9 @@ def tls_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsCluster
     (ssl=on) where the binaries have SSL, else behind `PostgresTlsProxy` (the wheel's have not).
     """
     files = tmp_path_factory.mktemp("tls")
-    ca_key, unknown_ca_key, server_key = (ec.generate_private_key(ec.SECP256R1()) for _ in "abc")
-    ca = _certificate("Task API test CA", ca_key)
-    server = _certificate(
+    ca_key, unknown_ca_key, server_key = (new_key() for _ in "abc")
+    ca = certificate("Task API test CA", ca_key)
+    server = certificate(
         "localhost",
         server_key,
         issuer=("Task API test CA", ca_key),
@@ -116,9 +67,9 @@ def tls_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsCluster
     )
     tls = TlsCluster(
         port=0,
-        ca_file=_write_pem(files / "ca.pem", ca),
-        unknown_ca_file=_write_pem(
-            files / "unknown-ca.pem", _certificate("Someone else's CA", unknown_ca_key)
+        ca_file=write_pem(files / "ca.pem", ca),
+        unknown_ca_file=write_pem(
+            files / "unknown-ca.pem", certificate("Someone else's CA", unknown_ca_key)
         ),
     )
     cluster = ThrowawayPostgres()
@@ -153,20 +104,12 @@ def tls_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsCluster
 
 
 def _server_files(
-    directory: Path, certificate: x509.Certificate, key: ec.EllipticCurvePrivateKey
+    directory: Path, server_certificate: x509.Certificate, key: ec.EllipticCurvePrivateKey
 ) -> tuple[Path, Path]:
     """The server's certificate and key, owned by the cluster's owner: PostgreSQL reads a
     key only when it is its own and private."""
-    cert_file = _write_pem(directory / "server.crt", certificate)
-    key_file = directory / "server.key"
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    key_file.chmod(0o600)
+    cert_file = write_pem(directory / "server.crt", server_certificate)
+    key_file = write_key(directory / "server.key", key)
     owner = cluster_owner()
     if owner is not None:
         for path in (cert_file, key_file):
@@ -226,9 +169,7 @@ async def test_verify_full_with_the_ca_file_serves_over_tls(
         assert (await readiness_through_the_pool(url))["database"] == "ok"
 
 
-def test_migrate_command_verifies_the_certificate(
-    tls_cluster: TlsCluster, empty_home: Path
-) -> None:
+def test_migrate_command_verifies_thecertificate(tls_cluster: TlsCluster, empty_home: Path) -> None:
     good = tls_cluster.url(f"sslmode=verify-full&sslrootcert={tls_cluster.ca_file}")
     wrong_host = tls_cluster.url(
         f"sslmode=verify-full&sslrootcert={tls_cluster.ca_file}", WRONG_HOST
@@ -279,7 +220,7 @@ async def test_the_system_trust_store_does_not_trust_a_self_made_ca(
         assert checks["database"] == "failed: SSLCertVerificationError"
 
 
-async def test_require_encrypts_without_checking_and_checks_the_chain_given_a_root_certificate(
+async def test_require_encrypts_without_checking_and_checks_the_chain_given_a_rootcertificate(
     tls_cluster: TlsCluster, empty_home: Path
 ) -> None:
     unchecked = await readiness_through_the_pool(tls_cluster.url("sslmode=require"))
