@@ -66,7 +66,10 @@ def url_origin(url: str) -> str:
 class Settings(BaseSettings):
     """One validated view of the environment (and of an optional `.env` file)."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+    # A refused value is never echoed: DATABASE_URL holds a password, and secrets are secret.
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     environment: Environment = Environment.DEVELOPMENT
     database_url: str = DEFAULT_DATABASE_URL

@@ -117,7 +117,7 @@ def is_pooler_host(url: str) -> bool:
     """Whether the URL names a Neon pooled endpoint (PgBouncer in transaction mode)."""
     try:
         host = make_url(url).host or ""
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         return False
     return _POOLER_HOST_MARKER in host
 
@@ -131,8 +131,12 @@ def asyncpg_connect_args(url: str) -> dict[str, Any]:
     """
     try:
         parsed = make_url(url)
-    except ArgumentError as error:
-        raise DatabaseUrlError(f"DATABASE_URL cannot be parsed: {error}") from None
+    except (ArgumentError, ValueError):
+        # The parser's own message may quote the URL, password included.
+        raise DatabaseUrlError(
+            "DATABASE_URL cannot be parsed: write postgresql://user:password@host:port/database, "
+            "the port a number, special characters in the password percent-encoded"
+        ) from None
     params = _single_values(dict(parsed.query))
     args: dict[str, Any] = {
         "host": params.pop("host", parsed.host),

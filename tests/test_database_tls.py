@@ -196,7 +196,7 @@ async def test_verify_full_refuses_a_host_the_certificate_does_not_name_and_veri
         tls_cluster.url(f"sslmode=verify-ca&{root}", WRONG_HOST)
     )
 
-    assert full["database"] == "failed: SSLCertVerificationError"
+    assert "SSLCertVerificationError" in full["database"]
     assert chain_only["database"] == "ok"
 
 
@@ -208,7 +208,7 @@ async def test_a_certificate_from_an_unknown_ca_is_refused(
 
     checks = await readiness_through_the_pool(url)
 
-    assert checks["database"] == "failed: SSLCertVerificationError"
+    assert "SSLCertVerificationError" in checks["database"]
 
 
 async def test_the_system_trust_store_does_not_trust_a_self_made_ca(
@@ -217,7 +217,7 @@ async def test_the_system_trust_store_does_not_trust_a_self_made_ca(
     for query in ("sslrootcert=system", "sslmode=verify-full&sslrootcert=system"):
         checks = await readiness_through_the_pool(tls_cluster.url(query))
 
-        assert checks["database"] == "failed: SSLCertVerificationError"
+        assert "SSLCertVerificationError" in checks["database"]
 
 
 async def test_require_encrypts_without_checking_and_checks_the_chain_given_a_rootcertificate(
@@ -229,7 +229,7 @@ async def test_require_encrypts_without_checking_and_checks_the_chain_given_a_ro
     checked = await readiness_through_the_pool(tls_cluster.url("sslmode=require"))
 
     assert unchecked["database"] == "ok"
-    assert checked["database"] == "failed: SSLCertVerificationError"
+    assert "SSLCertVerificationError" in checked["database"]
 
 
 async def test_the_default_root_certificate_file_is_used_when_present(

@@ -333,6 +333,7 @@ def test_values_that_mean_what_asyncpg_does_anyway_are_accepted(query: str) -> N
         ("target_session_attrs=leader", "target_session_attrs=leader is not valid"),
         ("gsslib=kerberos", "gsslib=kerberos is not valid"),
         ("port=54x", "port=54x is not a TCP port number"),
+        ("port=0", "port=0 is not a TCP port number"),
         ("host=a.example.com,b.example.com", "several hosts"),
         ("client_encoding=LATIN1", "client_encoding=LATIN1 is not supported"),
         ("gssencmode=require", "gssencmode=require is not supported"),
@@ -353,6 +354,23 @@ def test_what_asyncpg_cannot_honour_is_refused_at_startup_naming_it(query: str, 
 
     assert message.startswith("Value error, DATABASE_URL")
     assert says in message
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"{BASE}?sslmode=verify-full",
+        f"{BASE}?channel_binding=require",
+        "postgresql://app:secret@db.example.com:54x/tasks",
+        "mysql://app:secret@db.example.com/tasks",
+    ],
+)
+def test_a_refused_url_is_never_echoed_with_its_password(url: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        make_settings(url)
+
+    assert "DATABASE_URL" in str(refused.value)
+    assert "secret" not in str(refused.value)
 
 
 def test_bad_certificate_files_and_key_passwords_are_refused(files: dict[str, Path]) -> None:
