@@ -134,7 +134,7 @@ def asyncpg_connect_args(url: str) -> dict[str, Any]:
     except (ArgumentError, ValueError):
         # The parser's own message may quote the URL, password included.
         raise DatabaseUrlError(
-            "DATABASE_URL cannot be parsed: write postgresql://user:password@host:port/database, "
+            "DATABASE_URL: cannot be parsed; write postgresql://user:password@host:port/database, "
             "the port a number, special characters in the password percent-encoded"
         ) from None
     params = _single_values(dict(parsed.query))
@@ -146,7 +146,7 @@ def asyncpg_connect_args(url: str) -> dict[str, Any]:
         "database": params.pop("dbname", parsed.database),
     }
     if args["host"] and "," in args["host"]:
-        raise DatabaseUrlError("DATABASE_URL names several hosts: give exactly one")
+        raise DatabaseUrlError("DATABASE_URL: names several hosts: give exactly one")
     _check_values(params)
     args["ssl"] = _ssl_argument(params)
     if params.pop("sslnegotiation", "postgres") == "direct":
@@ -178,7 +178,7 @@ def _single_values(query: dict[str, str | tuple[str, ...]]) -> dict[str, str]:
     values: dict[str, str] = {}
     for name, value in query.items():
         if isinstance(value, tuple):
-            raise DatabaseUrlError(f"DATABASE_URL gives {name} more than once: give it once")
+            raise DatabaseUrlError(f"DATABASE_URL: gives {name} more than once: give it once")
         values[name] = value
     return values
 
@@ -188,7 +188,7 @@ def _check_values(params: dict[str, str]) -> None:
     for name, value in params.items():
         if name in _REFUSED:
             reason = _REFUSED[name]
-            raise DatabaseUrlError(f"DATABASE_URL parameter {name} is not supported: {reason}")
+            raise DatabaseUrlError(f"DATABASE_URL: parameter {name} is not supported: {reason}")
         if name in _ONLY_VALUES:
             accepted, reason = _ONLY_VALUES[name]
             if value not in accepted:
@@ -198,7 +198,7 @@ def _check_values(params: dict[str, str]) -> None:
                 )
         elif name not in _TRANSLATED:
             raise DatabaseUrlError(
-                f"DATABASE_URL parameter {name} is not a libpq connection parameter: remove it"
+                f"DATABASE_URL: parameter {name} is not a libpq connection parameter: remove it"
             )
 
 
