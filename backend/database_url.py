@@ -303,10 +303,10 @@ def _ssl_argument(params: dict[str, str]) -> ssl.SSLContext | str | bool:
                 "sslmode=verify-full (or require, verify-ca)"
             )
         return False if mode == "disable" else mode
-    return tls_context(mode, params)
+    return _tls_context(mode, params)
 
 
-def tls_context(mode: str, params: dict[str, str]) -> ssl.SSLContext:
+def _tls_context(mode: str, params: dict[str, str]) -> ssl.SSLContext:
     """The context for sslmode require, verify-ca or verify-full, with libpq's meanings.
 
     require encrypts without checking the certificate, unless a root certificate is there

@@ -2,8 +2,8 @@
 CA made here, and the app connects through its own paths (the request pool behind /readyz,
 and `python -m backend migrate` on the SQLAlchemy engine).
 
-The certificate names localhost and 127.0.0.1; the cluster also listens on 127.0.0.2, a name
-the certificate does not hold, for the host-name check.
+The certificate names localhost and 127.0.0.1; the server (or the TLS front standing before a
+server built without SSL) also listens on 127.0.0.2, a name the certificate does not hold.
 """
 
 import ipaddress
