@@ -404,6 +404,7 @@ def test_every_libpq_parameter_is_translated_or_refused_by_name(
         "port": "6432",
         "connect_timeout": "10",
         "options": "-c search_path=app",
+        "sslkeylogfile": str(files["ca"].parent / "keys.log"),
     }
     query = f"sslmode=verify-full&sslrootcert={files['ca']}&{name}={values.get(name, '1')}"
     if name in ("sslmode", "sslrootcert"):
