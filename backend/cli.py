@@ -9,8 +9,10 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import uvicorn
+from pydantic import ValidationError
 
 from backend.config import Settings
 from backend.db import create_engine
@@ -111,9 +113,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def load_settings() -> Settings:
+    """The settings, or exit with one line per refused setting (no traceback, no value)."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise SystemExit("\n".join(_refusal(detail) for detail in error.errors())) from None
+
+
+def _refusal(detail: Any) -> str:
+    message = str(detail["msg"]).removeprefix("Value error, ")
+    setting = ".".join(str(part) for part in detail["loc"]).upper()
+    if not setting or message.startswith(setting):
+        return f"cannot start: {message}"
+    return f"cannot start: {setting}: {message}"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = Settings()
+    settings = load_settings()
     if args.command == "migrate":
         logging.config.dictConfig(build_log_config(settings))
         asyncio.run(_migrate(settings))

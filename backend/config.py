@@ -7,10 +7,12 @@ from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from backend.database_url import asyncpg_connect_args, is_pooler_host
 
 logger = logging.getLogger("backend.config")
 
@@ -19,10 +21,6 @@ DEV_SECRET_FILE = Path("data/dev-secret")
 MIN_SECRET_LENGTH = 32
 # Where Better Auth's JWT plugin serves its public keys, below BETTER_AUTH_URL.
 BETTER_AUTH_JWKS_PATH = "/api/auth/jwks"
-# Query parameters Neon and libpq put in URLs that asyncpg refuses as keywords.
-_LIBPQ_SSL_PARAMS = ("sslmode", "channel_binding")
-# Neon's pooled endpoints are PgBouncer in transaction mode: ep-name-123456-pooler.region...
-_POOLER_HOST_MARKER = "-pooler."
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -65,33 +63,13 @@ def url_origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
-def split_ssl_params(url: str) -> tuple[str, dict[str, Any]]:
-    """Move libpq-only query parameters (sslmode, channel_binding) out of the URL.
-
-    asyncpg takes TLS as the `ssl` connect argument and negotiates SCRAM channel binding on
-    its own, so a URL copied from the Neon console would otherwise crash the driver.
-    """
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    kept = [(key, value) for key, value in query if key not in _LIBPQ_SSL_PARAMS]
-    ssl_params = {key: value for key, value in query if key in _LIBPQ_SSL_PARAMS}
-    connect_args: dict[str, Any] = {}
-    sslmode = ssl_params.get("sslmode")
-    if sslmode and sslmode != "disable":
-        connect_args["ssl"] = sslmode
-    return urlunsplit(parts._replace(query=urlencode(kept))), connect_args
-
-
-def is_pooler_host(url: str) -> bool:
-    """Whether the URL names a Neon pooled endpoint (PgBouncer in transaction mode)."""
-    host = urlsplit(url).hostname or ""
-    return _POOLER_HOST_MARKER in host
-
-
 class Settings(BaseSettings):
     """One validated view of the environment (and of an optional `.env` file)."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+    # A refused value is never echoed: DATABASE_URL holds a password, and secrets are secret.
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     environment: Environment = Environment.DEVELOPMENT
     database_url: str = DEFAULT_DATABASE_URL
@@ -151,7 +129,11 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _normalize_database_url(cls, value: str) -> str:
-        return normalize_database_url(value)
+        """Normalise the scheme, and refuse at startup what asyncpg could not honour."""
+        url = normalize_database_url(value)
+        if not url.startswith("sqlite"):
+            asyncpg_connect_args(url)
+        return url
 
     @field_validator(
         "better_auth_secret",

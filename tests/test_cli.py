@@ -89,3 +89,42 @@ def test_token_command_explains_that_jwks_only_servers_take_better_auth_tokens(
 
     with pytest.raises(SystemExit, match=r"BETTER_AUTH_SECRET is not set.*authClient\.token\(\)"):
         main(["token", "--user-id", "u1"])
+
+
+@pytest.mark.parametrize("command", ["migrate", "serve"])
+@pytest.mark.parametrize(
+    ("query", "says"),
+    [
+        ("sslmode=verify-full", "add sslrootcert=system"),
+        ("sslmode=require&channel_binding=require", "channel_binding=require is not supported"),
+        ("sslmode=verify-full&sslrootcert=/no/such/ca.pem", "sslrootcert /no/such/ca.pem cannot"),
+        ("options=-c%20search_path%3Dapp&foo=1", "parameter foo is not a libpq"),
+    ],
+)
+def test_a_database_url_the_driver_cannot_honour_stops_startup_in_one_line(
+    in_tmp_dir: Path, command: str, query: str, says: str
+) -> None:
+    home = in_tmp_dir / "home"  # without ~/.postgresql/root.crt
+    home.mkdir()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+        "HOME": str(home),
+        "DATABASE_URL": f"postgresql://app:hunter2@db.example.com/tasks?{query}",
+    }
+
+    completed = subprocess.run(
+        [sys.executable, "-m", "backend", command],
+        env=env,
+        cwd=in_tmp_dir,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert completed.returncode == 1
+    assert completed.stderr.count("\n") == 1, completed.stderr
+    assert completed.stderr.startswith("cannot start: DATABASE_URL: ")
+    assert says in completed.stderr
+    assert "hunter2" not in completed.stderr + completed.stdout

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from backend.config import DEV_SECRET_FILE, Settings, split_ssl_params
+from backend.config import DEV_SECRET_FILE, Settings
 from backend.db import postgres_connect_args
 
 from support import make_settings
@@ -28,15 +28,6 @@ def test_database_urls_are_normalised(given: str, expected: str) -> None:
 def test_unsupported_database_urls_are_refused(url: str) -> None:
     with pytest.raises(ValidationError, match=r"DATABASE_URL|unsupported"):
         make_settings(url)
-
-
-def test_neon_console_url_becomes_driver_settings() -> None:
-    url = "postgresql+asyncpg://u:p@ep-x.neon.tech/db?sslmode=require&channel_binding=require"
-
-    cleaned, connect_args = split_ssl_params(url)
-
-    assert cleaned == "postgresql+asyncpg://u:p@ep-x.neon.tech/db"
-    assert connect_args == {"ssl": "require"}
 
 
 @pytest.mark.usefixtures("in_tmp_dir")
