@@ -66,14 +66,16 @@ def describe_connect_failure(settings: Settings, error: BaseException) -> str:
 
 
 def _root_cause(error: BaseException) -> BaseException:
-    """The driver's or the OS's error below SQLAlchemy's wrappers."""
+    """The driver's or the OS's error below SQLAlchemy's wrappers (a timeout is its own cause:
+    below it is only the cancellation it caused)."""
     seen = {id(error)}
-    while True:
+    while not isinstance(error, TimeoutError):
         cause = getattr(error, "orig", None) or error.__cause__
         if cause is None or id(cause) in seen:
             return error
         seen.add(id(cause))
         error = cause
+    return error
 
 
 def _reason(settings: Settings, error: BaseException) -> str:
