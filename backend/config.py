@@ -71,15 +71,13 @@ def check_better_auth_url(url: str) -> str:
     would put the JWKS at a URL that does not exist and expect an issuer no token carries.
     """
     parts = urlsplit(url)
-    suggestion = urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2], query=""))
+    parts = parts._replace(netloc=parts.netloc.rpartition("@")[2])  # never echo credentials
     if parts.query:
-        raise ValueError(f"BETTER_AUTH_URL must not have a query: set it to {suggestion}")
-    path = parts.path + "/"
-    if f"{BETTER_AUTH_BASE_PATH}/" in path:
-        base = (
-            suggestion[: len(suggestion) - len(parts.path)]
-            + path.partition(f"{BETTER_AUTH_BASE_PATH}/")[0]
-        )
+        without_query = urlunsplit(parts._replace(query=""))
+        raise ValueError(f"BETTER_AUTH_URL must not have a query: set it to {without_query}")
+    base_path, marker, _ = (parts.path + "/").partition(f"{BETTER_AUTH_BASE_PATH}/")
+    if marker:
+        base = urlunsplit(parts._replace(path=base_path))
         raise ValueError(
             f"BETTER_AUTH_URL is Better Auth's baseURL, without {BETTER_AUTH_BASE_PATH}: set it "
             f"to {base} (keys are read from {base}{BETTER_AUTH_JWKS_PATH}); for a custom "
