@@ -95,18 +95,60 @@ class SecretKeySource:
         """Nothing to release."""
 
     async def decode(self, token: str, header: dict[str, Any]) -> dict[str, Any]:
-        return jwt.decode(
+        return decode_with_expectations(
             token,
             self._secret,
             algorithms=self._algorithm_list,
             issuer=self._issuer,
             audience=self._audience,
             leeway=self._leeway,
-            options={"require": self._required},
+            required=self._required,
         )
 
 
+def decode_with_expectations(
+    token: str,
+    key: Any,
+    *,
+    algorithms: list[str],
+    issuer: str | None,
+    audience: str | None,
+    leeway: int,
+    required: list[str],
+) -> dict[str, Any]:
+    """`jwt.decode`, except that a wrong `iss` or `aud` is refused naming the value expected.
+
+    A token from a misconfigured pair of servers (`localhost` on one side, `127.0.0.1` on the
+    other) is then fixed from the first 401. Both values are public: they are in every token.
+    """
+    try:
+        return jwt.decode(
+            token,
+            key,
+            algorithms=algorithms,
+            issuer=issuer,
+            audience=audience,
+            leeway=leeway,
+            options={"require": required},
+        )
+    except jwt.InvalidIssuerError:
+        raise AuthError(
+            f"Token issuer is not accepted: expected iss {issuer!a}", reason="bad_issuer"
+        ) from None
+    except jwt.InvalidAudienceError:
+        raise AuthError(
+            f"Token audience is not accepted: expected aud {audience!a}",
+            reason="bad_audience",
+        ) from None
+
+
 KEYS_UNAVAILABLE = "Token signing keys cannot be fetched right now, try again shortly"
+
+
+def keys_unavailable_at(url: str) -> str:
+    """The 503 message of a JWKS source, naming the (credential-free) URL it could not fetch."""
+    return f"Token signing keys cannot be fetched from {url} right now, try again shortly"
+
 
 # First match wins, so subclasses come before their bases. README.md shows this table.
 _PYJWT_ERRORS: tuple[tuple[type[jwt.PyJWTError], int, str, str], ...] = (
