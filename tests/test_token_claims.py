@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -202,7 +203,18 @@ async def test_an_exp_that_is_not_a_finite_number_is_401(
 
 
 @pytest.mark.parametrize("value", ["1" + "0" * 400, "1e300", "253402300800"])
-async def test_an_exp_far_in_the_future_is_accepted(client: AsyncClient, value: str) -> None:
+async def test_an_exp_far_in_the_future_is_accepted_and_verified_once(
+    app: FastAPI, client: AsyncClient, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    [source] = app.state.token_verifier.sources
+    decode = source.decode
+    decoded: list[str] = []
+
+    async def counted(token: str, header: dict[str, Any]) -> dict[str, Any]:
+        decoded.append(token)
+        return await decode(token, header)
+
+    monkeypatch.setattr(source, "decode", counted)
     claims = {**base_claims(), "exp": value}
     headers = {"Authorization": f"Bearer {raw_token(claims)}"}
 
@@ -210,3 +222,4 @@ async def test_an_exp_far_in_the_future_is_accepted(client: AsyncClient, value: 
     again = await client.get(URL, headers=headers)
 
     assert first.status_code == again.status_code == 200
+    assert len(decoded) == 1

@@ -3,6 +3,7 @@ percent-encoded (RFC 3986), plain ASCII, built before the write commits, so a cr
 stored with a response that cannot be sent (the client would retry and duplicate the task).
 Behind a trusted TLS proxy they say `https`; an untrusted peer cannot make them."""
 
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -14,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from backend.config import Settings
 from backend.main import create_app
 
-from support import make_settings, serving, token_for
+from processes import running_server
+from support import SECRET, make_settings, serving, token_for
 
 # User ids outside Latin-1, and ones holding characters that mean something in a URL or header.
 UNUSUAL_IDS = [
@@ -78,6 +80,29 @@ async def test_location_is_percent_encoded_and_leads_to_the_task(
     listed = await client.get(collection(user_id), headers=auth(user_id))
     assert [task["id"] for task in listed.json()] == [created.json()["id"]]
     assert await task_rows(engine) == [{"user_id": user_id, "title": "t"}]
+
+
+async def test_a_real_server_answers_every_create_of_a_non_latin1_user_once(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Through uvicorn, whose HTTP writer refuses what Latin-1 cannot hold: each create is
+    answered 201, none is dropped, and the list holds exactly the tasks the client was told of."""
+    env = {"DATABASE_URL": database_url, "BETTER_AUTH_SECRET": SECRET, "RATE_LIMIT_ENABLED": "0"}
+    user_id = "用户-1"
+
+    with running_server(env, tmp_path) as server:
+        async with AsyncClient(base_url=server.base_url, headers=auth(user_id)) as http:
+            created = [
+                await http.post(collection(user_id), json={"title": f"t{n}"}) for n in range(3)
+            ]
+            listed = await http.get(collection(user_id))
+
+    assert [response.status_code for response in created] == [201, 201, 201]
+    assert [response.headers["location"] for response in created] == [
+        f"{collection(user_id)}/{response.json()['id']}" for response in created
+    ]
+    assert sorted(task["title"] for task in listed.json()) == ["t0", "t1", "t2"]
+    assert "Traceback" not in server.log()
 
 
 @pytest.mark.parametrize("user_id", ["用户-1", "a?b#c"])
