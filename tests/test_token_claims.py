@@ -21,10 +21,13 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from backend.config import Settings
+from backend.main import create_app
 
-from support import SECRET, make_settings
+from support import SECRET, make_settings, serving
 
 SUBJECT = "claims-user"
+ISSUER = "https://auth.example.com"
+AUDIENCE = "https://api.example.com"
 URL = f"/api/{SUBJECT}/tasks"
 
 # Raw JSON texts of hostile values: types, sizes, numbers past every limit, unicode.
@@ -112,13 +115,14 @@ async def task_count(engine: AsyncEngine) -> int:
         return int((await connection.execute(text("SELECT count(*) FROM task"))).scalar_one())
 
 
-@pytest.mark.parametrize("claim", CLAIMS)
-async def test_any_claim_value_is_a_401_or_served_never_a_500(
-    client: AsyncClient, engine: AsyncEngine, claim: str
+async def try_every_value(
+    client: AsyncClient, engine: AsyncEngine, claim: str, base: dict[str, str]
 ) -> None:
+    """Each hostile value in `claim` over the valid `base` claims: a list and a create, each a
+    401, a 403 (another user's path) or served, and a create stored only when answered 201."""
     created = 0
     for value in [*HOSTILE_VALUES, *UNREADABLE_VALUES]:
-        claims = base_claims()
+        claims = dict(base)
         if claim == "user_id":
             del claims["sub"]
         claims[claim] = value
@@ -135,8 +139,29 @@ async def test_any_claim_value_is_a_401_or_served_never_a_500(
         if claim in PROFILE_CLAIMS and value not in UNREADABLE_VALUES:
             assert (listed.status_code, posted.status_code) == (200, 201), value[:80]
         created += posted.status_code == 201
-        # A create either answered 201 or stored nothing.
         assert await task_count(engine) == created, value[:80]
+
+
+@pytest.mark.parametrize("claim", CLAIMS)
+async def test_any_claim_value_is_a_401_or_served_never_a_500(
+    client: AsyncClient, engine: AsyncEngine, claim: str
+) -> None:
+    await try_every_value(client, engine, claim, base_claims())
+
+
+@pytest.mark.parametrize("claim", ["iss", "aud"])
+async def test_any_issuer_or_audience_is_a_401_or_served_when_both_are_checked(
+    database_url: str, engine: AsyncEngine, claim: str
+) -> None:
+    settings = make_settings(
+        database_url, jwt_issuer=ISSUER, jwt_audience=AUDIENCE, rate_limit_enabled=False
+    )
+    base = {**base_claims(), "iss": json.dumps(ISSUER), "aud": json.dumps([AUDIENCE, "other"])}
+
+    async with serving(create_app(settings)) as client:
+        valid = await client.get(URL, headers={"Authorization": f"Bearer {raw_token(base)}"})
+        assert valid.status_code == 200
+        await try_every_value(client, engine, claim, base)
 
 
 @pytest.mark.parametrize(
