@@ -110,8 +110,25 @@ def _create_sqlite_engine(settings: Settings) -> AsyncEngine:
     return engine
 
 
+# What `lower()` must do differently from Python's `str.lower` to map each character on its own,
+# as PostgreSQL's does (glibc's `towlower`): no final-sigma rule, and `İ` to a plain `i`.
+_CONTEXT_FREE_LOWER = str.maketrans({"\u03a3": "\u03c3", "\u0130": "i"})
+
+
+def unicode_lower(text: str | None) -> str | None:
+    """SQLite's `lower()` for every character, not only ASCII, so that `search` (`lower(...)
+    LIKE lower(...)`) means what `ILIKE` means on PostgreSQL with a UTF-8 locale."""
+    if text is None:
+        return None
+    if text.isascii():
+        return text.lower()
+    return text.translate(_CONTEXT_FREE_LOWER).lower()
+
+
 def _tune_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
-    """Enforce foreign keys and let readers run beside the single writer (WAL)."""
+    """Enforce foreign keys, let readers run beside the single writer (WAL), and fold case
+    beyond ASCII in `lower()`."""
+    dbapi_connection.create_function("lower", 1, unicode_lower, deterministic=True)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
