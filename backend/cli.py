@@ -11,12 +11,14 @@ import tempfile
 from pathlib import Path
 
 import uvicorn
+from pydantic import ValidationError
 
 from backend.config import Settings
 from backend.db import create_engine
 from backend.log_config import build_log_config
 from backend.metrics import MULTIPROCESS_DIR_ENV
 from backend.migrate import upgrade
+from backend.startup_checks import DatabaseUnreachable, probe_database, settings_error_lines
 from backend.tokens import mint_token
 
 
@@ -112,15 +114,33 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _load_settings() -> Settings:
+    """The settings, or an exit with one line per invalid one (never a value: it may be secret)."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise SystemExit("\n".join(settings_error_lines(error))) from None
+
+
+def _require_database(settings: Settings) -> None:
+    """Exit with one line saying what failed and which setting to change, unless it connects."""
+    try:
+        asyncio.run(probe_database(settings))
+    except DatabaseUnreachable as error:
+        raise SystemExit(str(error)) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = Settings()
+    settings = _load_settings()
     if args.command == "migrate":
         logging.config.dictConfig(build_log_config(settings))
+        _require_database(settings)
         asyncio.run(_migrate(settings))
         logging.getLogger("backend").info("database schema is up to date")
     elif args.command == "token":
         sys.stdout.write(_token(settings, args) + "\n")
     else:
+        _require_database(settings)
         _serve(settings, args)
     return 0

@@ -1,8 +1,10 @@
-"""The client's IP address: the socket peer, or behind trusted proxies the `X-Forwarded-For` hop.
+"""The client's IP address and scheme: the socket's, or behind trusted proxies what they forward.
 
 `X-Forwarded-For` is believed only when the peer is a trusted proxy (`TRUSTED_PROXIES`), and
 then read from the right: each trusted proxy appends the address it saw, so the rightmost
 address that is not itself a trusted proxy is the client. Anything left of it could be forged.
+`X-Forwarded-Proto` too is believed only from a trusted peer: its last value, the one the
+proxy next to the API set, and only `http` or `https`.
 """
 
 import ipaddress
@@ -12,6 +14,8 @@ from starlette.types import Scope
 from backend.config import IPNetwork
 
 FORWARDED_FOR = b"x-forwarded-for"
+FORWARDED_PROTO = b"x-forwarded-proto"
+_SCHEMES = {"http": "http", "https": "https"}
 UNKNOWN = "unknown"
 
 
@@ -35,6 +39,20 @@ class ClientAddress:
             if not self._is_trusted(hop):
                 return hop if _is_ip(hop) else host
         return hops[0] if hops else host
+
+    def scheme(self, scope: Scope) -> str | None:
+        """`http` or `https` as a trusted proxy forwards it; None when the peer is not trusted
+        or forwards nothing usable (the connection's own scheme then stands)."""
+        if not self._trusted:
+            return None
+        values = [value for name, value in scope["headers"] if name == FORWARDED_PROTO]
+        if not values:
+            return None
+        peer = scope.get("client")
+        if not peer or not self._is_trusted(peer[0]):
+            return None
+        last = values[-1].decode("latin-1").rpartition(",")[2]
+        return _SCHEMES.get(last.strip().lower())
 
     def _is_trusted(self, address: str) -> bool:
         try:

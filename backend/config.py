@@ -7,22 +7,21 @@ from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from backend.database_url import asyncpg_connect_args, is_pooler_host
+from backend.secret_policy import GENERATE_HINT, weak_secret_reason
 
 logger = logging.getLogger("backend.config")
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///data/tasks.db"
 DEV_SECRET_FILE = Path("data/dev-secret")
-MIN_SECRET_LENGTH = 32
-# Where Better Auth's JWT plugin serves its public keys, below BETTER_AUTH_URL.
-BETTER_AUTH_JWKS_PATH = "/api/auth/jwks"
-# Query parameters Neon and libpq put in URLs that asyncpg refuses as keywords.
-_LIBPQ_SSL_PARAMS = ("sslmode", "channel_binding")
-# Neon's pooled endpoints are PgBouncer in transaction mode: ep-name-123456-pooler.region...
-_POOLER_HOST_MARKER = "-pooler."
+# Better Auth's default basePath, and where its JWT plugin serves the public keys below it.
+BETTER_AUTH_BASE_PATH = "/api/auth"
+BETTER_AUTH_JWKS_PATH = f"{BETTER_AUTH_BASE_PATH}/jwks"
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -51,11 +50,36 @@ def normalize_database_url(url: str) -> str:
 
 
 def normalize_http_url(value: str, name: str) -> str:
-    """An absolute http(s) URL without a trailing slash, or a ValueError naming the setting."""
+    """An absolute http(s) URL without a trailing slash or fragment, or a ValueError naming the
+    setting."""
     url = value.strip().rstrip("/")
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"{name} must be an absolute http:// or https:// URL, got {value!r}")
+    if parts.fragment or url.endswith("#"):
+        raise ValueError(f"{name} must not have a #fragment: remove it")
+    return url
+
+
+def check_better_auth_url(url: str) -> str:
+    """BETTER_AUTH_URL as Better Auth's own `baseURL`: what the JWKS path is appended to.
+
+    A query, or a path that already holds Better Auth's basePath (`/api/auth`, `/api/auth/jwks`),
+    would put the JWKS at a URL that does not exist and expect an issuer no token carries.
+    """
+    parts = urlsplit(url)
+    parts = parts._replace(netloc=parts.netloc.rpartition("@")[2])  # never echo credentials
+    if parts.query:
+        without_query = urlunsplit(parts._replace(query=""))
+        raise ValueError(f"BETTER_AUTH_URL must not have a query: set it to {without_query}")
+    base_path, marker, _ = (parts.path + "/").partition(f"{BETTER_AUTH_BASE_PATH}/")
+    if marker:
+        base = urlunsplit(parts._replace(path=base_path))
+        raise ValueError(
+            f"BETTER_AUTH_URL is Better Auth's baseURL, without {BETTER_AUTH_BASE_PATH}: set it "
+            f"to {base} (keys are read from {base}{BETTER_AUTH_JWKS_PATH}); for a custom "
+            "basePath or jwksPath set JWT_JWKS_URL instead"
+        )
     return url
 
 
@@ -65,33 +89,13 @@ def url_origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
-def split_ssl_params(url: str) -> tuple[str, dict[str, Any]]:
-    """Move libpq-only query parameters (sslmode, channel_binding) out of the URL.
-
-    asyncpg takes TLS as the `ssl` connect argument and negotiates SCRAM channel binding on
-    its own, so a URL copied from the Neon console would otherwise crash the driver.
-    """
-    parts = urlsplit(url)
-    query = parse_qsl(parts.query, keep_blank_values=True)
-    kept = [(key, value) for key, value in query if key not in _LIBPQ_SSL_PARAMS]
-    ssl_params = {key: value for key, value in query if key in _LIBPQ_SSL_PARAMS}
-    connect_args: dict[str, Any] = {}
-    sslmode = ssl_params.get("sslmode")
-    if sslmode and sslmode != "disable":
-        connect_args["ssl"] = sslmode
-    return urlunsplit(parts._replace(query=urlencode(kept))), connect_args
-
-
-def is_pooler_host(url: str) -> bool:
-    """Whether the URL names a Neon pooled endpoint (PgBouncer in transaction mode)."""
-    host = urlsplit(url).hostname or ""
-    return _POOLER_HOST_MARKER in host
-
-
 class Settings(BaseSettings):
     """One validated view of the environment (and of an optional `.env` file)."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+    # A refused value is never echoed: DATABASE_URL holds a password, and secrets are secret.
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", frozen=True, hide_input_in_errors=True
+    )
 
     environment: Environment = Environment.DEVELOPMENT
     database_url: str = DEFAULT_DATABASE_URL
@@ -151,7 +155,11 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _normalize_database_url(cls, value: str) -> str:
-        return normalize_database_url(value)
+        """Normalise the scheme, and refuse at startup what asyncpg could not honour."""
+        url = normalize_database_url(value)
+        if not url.startswith("sqlite"):
+            asyncpg_connect_args(url)
+        return url
 
     @field_validator(
         "better_auth_secret",
@@ -168,7 +176,10 @@ class Settings(BaseSettings):
     @field_validator("better_auth_url", "jwt_jwks_url")
     @classmethod
     def _http_urls(cls, value: str | None, info: ValidationInfo) -> str | None:
-        return None if value is None else normalize_http_url(value, str(info.field_name).upper())
+        if value is None:
+            return None
+        url = normalize_http_url(value, str(info.field_name).upper())
+        return check_better_auth_url(url) if info.field_name == "better_auth_url" else url
 
     @field_validator("cors_origins", "jwt_algorithms", mode="before")
     @classmethod
@@ -217,14 +228,13 @@ class Settings(BaseSettings):
                 f"{BETTER_AUTH_JWKS_PATH}) or JWT_JWKS_URL, and/or BETTER_AUTH_SECRET "
                 "(for HS256 tokens you mint yourself)"
             )
-        if (
-            self.better_auth_secret is not None
-            and len(self.better_auth_secret.get_secret_value()) < MIN_SECRET_LENGTH
-        ):
-            raise ValueError(
-                f"BETTER_AUTH_SECRET must be at least {MIN_SECRET_LENGTH} characters "
-                "when ENVIRONMENT=production"
-            )
+        if self.better_auth_secret is not None:
+            reason = weak_secret_reason(self.better_auth_secret.get_secret_value())
+            if reason is not None:
+                raise ValueError(
+                    f"BETTER_AUTH_SECRET {reason}: ENVIRONMENT=production refuses it; "
+                    f"{GENERATE_HINT}, or unset it to accept only Better Auth's JWKS-signed tokens"
+                )
         return self
 
     @cached_property

@@ -1,8 +1,8 @@
 """Error responses: one body shape, `{"detail": {"error": ..., ...}}`, decided here for the app.
 
 422 keeps FastAPI's field-level list; unparseable JSON is 400; a database that is unreachable,
-restarting, overloaded or too slow is 503 with `Retry-After`; anything unexpected is a bare 500
-whose details go to the log only.
+restarting, overloaded or too slow is 503 with `Retry-After`, and so is one whose schema is not
+migrated (saying so); anything unexpected is a bare 500 whose details go to the log only.
 """
 
 import json
@@ -27,6 +27,12 @@ logger = logging.getLogger("backend.errors")
 DATABASE_RETRY_AFTER_SECONDS = 2
 DATABASE_UNAVAILABLE = "Database unavailable, try again shortly"
 DATABASE_TIMED_OUT = "Database took too long, try again shortly"
+SCHEMA_NOT_MIGRATED = (
+    "Database schema is not migrated to this version of the API: its operator must run the "
+    "migrations"
+)
+# A deploy's migration job takes longer than a dropped connection to come back.
+SCHEMA_RETRY_AFTER_SECONDS = 30
 # SQLSTATEs of transient failures a retry can cure: connection lost or refused (08), server
 # out of resources (53), shutting down or starting (57P0x), lock/serialization conflicts.
 _TRANSIENT_SQLSTATE_CLASSES = ("08", "53")
@@ -36,6 +42,11 @@ _TIMEOUT_SQLSTATES = frozenset({"57014", "25P03"})
 # closed in the middle of an operation, or used while the server's goodbye (a terminated
 # backend's FATAL) is still being read.
 _ASYNCPG_CONNECTION_FAILURES = asyncpg.InterfaceError | asyncpg.InternalClientError
+# A statement naming a table or column the database does not have: its schema is older than
+# the code (not migrated, or behind), which no retry cures. PostgreSQL says so by SQLSTATE
+# (undefined table, undefined column), SQLite only in its message.
+_SCHEMA_SQLSTATES = frozenset({"42P01", "42703"})
+_SQLITE_SCHEMA_MESSAGES = ("no such table", "no such column", "has no column named")
 
 
 def json_response(
@@ -118,8 +129,30 @@ def database_failure(exc: BaseException) -> str | None:
     return None
 
 
+def schema_mismatch(exc: BaseException) -> bool:
+    """Whether `exc` is the database lacking a table or column of the code's schema."""
+    if _sqlstate(exc) in _SCHEMA_SQLSTATES:
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    message = str(exc.orig)
+    return any(fragment in message for fragment in _SQLITE_SCHEMA_MESSAGES)
+
+
 def response_for_unexpected(exc: BaseException, method: str, path: str) -> Response:
-    """503 with `Retry-After` for a transient database failure, otherwise a bare 500."""
+    """503 with `Retry-After` for a transient database failure or a schema that is not
+    migrated, otherwise a bare 500."""
+    if schema_mismatch(exc):
+        logger.error(
+            "database schema is not migrated: %s %s: %s; /readyz names the revisions, "
+            "`python -m backend migrate` brings it up to date",
+            method,
+            path,
+            _describe(exc),
+        )
+        return error_response(
+            503, SCHEMA_NOT_MIGRATED, headers={"Retry-After": str(SCHEMA_RETRY_AFTER_SECONDS)}
+        )
     message = database_failure(exc)
     if message is not None:
         logger.error("database failure: %s %s: %s", method, path, _describe(exc))

@@ -24,7 +24,7 @@ from sqlalchemy import Insert, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from starlette.responses import Response
 
-from backend.errors import error_response
+from backend.errors import error_response, schema_mismatch
 from backend.etags import task_etag
 from backend.models import IdempotencyKey, UTCDateTime, utc_now
 from backend.sql_runner import Statement, StatementRunner
@@ -212,6 +212,9 @@ async def purge_periodically(
         try:
             await purge_expired(runner, ttl)
         except Exception as exc:
-            logger.warning("purging expired idempotency keys failed: %s", type(exc).__name__)
+            reason = "the database schema is not migrated" if schema_mismatch(exc) else None
+            logger.warning(
+                "purging expired idempotency keys failed: %s", reason or type(exc).__name__
+            )
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stopping.wait(), interval)

@@ -20,7 +20,7 @@ import httpx
 import jwt
 import orjson
 
-from backend.tokens import KEYS_UNAVAILABLE, AuthError
+from backend.tokens import AuthError, decode_with_expectations, keys_unavailable_at
 
 logger = logging.getLogger("backend.jwks")
 
@@ -125,6 +125,9 @@ class JwksKeySource:
         self._last_unknown_kid_fetch: float | None = None
         self._last_fetch_failed = False
         self._fetch: asyncio.Task[None] | None = None
+        public_url = redact_url(url)
+        self._unavailable = keys_unavailable_at(public_url)
+        self._unknown_kid = f"Token signing key is not among the keys at {public_url}"
         self._http = httpx.AsyncClient(
             timeout=httpx.Timeout(fetch_timeout),
             follow_redirects=False,
@@ -159,14 +162,14 @@ class JwksKeySource:
         known = self._keys.get(kid)
         key = known.key if known is not None else await self._key_after_refetch(kid)
         self.refresh_if_due()
-        return jwt.decode(
+        return decode_with_expectations(
             token,
             key,
             algorithms=[key.algorithm_name],
             issuer=self._issuer,
             audience=self._audience,
             leeway=self._leeway,
-            options={"require": self._required},
+            required=self._required,
         )
 
     def refresh_if_due(self) -> None:
@@ -189,8 +192,8 @@ class JwksKeySource:
         if fetched is not None:
             return fetched.key
         if self._last_fetch_failed:
-            raise AuthError(KEYS_UNAVAILABLE, reason="jwks_unavailable", status=503)
-        raise AuthError("Token signing key is not known", reason="unknown_kid")
+            raise AuthError(self._unavailable, reason="jwks_unavailable", status=503)
+        raise AuthError(self._unknown_kid, reason="unknown_kid")
 
     async def _refresh(self) -> None:
         """Fetch the key set, joining a fetch already under way instead of starting another."""
@@ -206,7 +209,8 @@ class JwksKeySource:
             self._last_fetch_failed = True
             self._refresh_due = self._clock() + self._refetch_interval
             logger.warning(
-                "JWKS fetch from %s failed (%s: %s); %d cached keys stay in use",
+                "JWKS fetch from %s failed (%s: %s); %d cached keys stay in use "
+                "(the URL comes from BETTER_AUTH_URL, or JWT_JWKS_URL when set)",
                 redact_url(self.url),
                 type(error).__name__,
                 error,

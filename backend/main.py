@@ -5,6 +5,7 @@ the token verifier, the rate limiter and the development secret come to life in 
 """
 
 import asyncio
+import contextlib
 import gc
 import logging
 import time
@@ -29,6 +30,7 @@ from backend.rate_limit import build_rate_limiter
 from backend.routes import operations, tasks
 from backend.routes.docs_pages import add_docs_pages
 from backend.routes.openapi_docs import serve_tidy_openapi
+from backend.schema_revision import SchemaRevision, code_revisions
 from backend.tokens import KeySource, SecretKeySource, TokenVerifier
 from backend.user_store import UserProvisioner
 
@@ -86,7 +88,8 @@ def create_app(
         app.state.token_verifier = verifier
         app.state.user_provisioner = UserProvisioner(runner)
         app.state.rate_limiter = build_rate_limiter(settings)
-        app.state.readiness.register("database", database_check(runner))
+        schema = SchemaRevision(runner, code_revisions())
+        app.state.readiness.register("database", database_check(runner, schema))
         for source in verifier.sources:
             if isinstance(source, JwksKeySource):
                 app.state.readiness.register("jwks", source.ensure_keys_loaded)
@@ -101,6 +104,9 @@ def create_app(
             "; ".join(verifier.modes),
             _rate_limit_mode(settings),
         )
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(settings.readiness_timeout_seconds):
+                await schema.read_at_startup()
         stopping = asyncio.Event()
         purger = asyncio.create_task(
             purge_periodically(

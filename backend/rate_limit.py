@@ -10,7 +10,7 @@ after a failure Redis is left alone for a moment so an outage costs no latency p
 import logging
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -49,8 +49,9 @@ class Policy:
         return f'"{self.name}";q={self.quota};w={self.window}'.encode()
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
+class Decision(NamedTuple):
+    """One request's verdict (a tuple: made on every request, it must be cheap to build)."""
+
     allowed: bool
     remaining: int
     reset_after: int

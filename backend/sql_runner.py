@@ -318,7 +318,7 @@ class AsyncpgRunner(_RowReads):
     what SQLAlchemy's `pool_recycle` and `pool_pre_ping` do, at no cost under load.
     """
 
-    __slots__ = ("_acquire_timeout", "_ages", "_pool", "_pre_ping", "_recycle")
+    __slots__ = ("_acquire_timeout", "_ages", "_checked_out", "_pool", "_pre_ping", "_recycle")
 
     def __init__(
         self, pool: asyncpg.Pool, acquire_timeout: float, *, recycle: float, pre_ping: bool
@@ -329,22 +329,37 @@ class AsyncpgRunner(_RowReads):
         self._pre_ping = pre_ping
         # Keyed by the server's process id, which names one live connection.
         self._ages: dict[int, _ConnectionAge] = {}
+        # Checkouts asked for and not yet given back: past the pool's size, a checkout waits.
+        self._checked_out = 0
 
     async def _acquire(self) -> tuple[asyncpg.Connection, _ConnectionAge]:
         """A healthy pooled connection, or `TimeoutError` (a 503) after `DB_POOL_TIMEOUT`.
 
-        `asyncio.timeout` is one timer; asyncpg's own acquire timeout runs an extra task per call.
+        The timer is armed only when every connection is out, the one case that waits for
+        another request: a timer per checkout would cost more than the rest of the checkout.
+        A connection that is free is handed over at once; opening one is bounded by
+        `DB_CONNECT_TIMEOUT`, and the pre-ping by `DB_POOL_TIMEOUT`.
         """
-        async with asyncio.timeout(self._acquire_timeout):
-            while True:
-                connection = await self._pool.acquire()
-                age = await self._checked(connection)
-                if age is not None:
-                    return connection, age
-                # A connection that failed its ping is closed already, and detached from us.
-                with contextlib.suppress(asyncpg.InterfaceError):
-                    connection.terminate()
-                await self._pool.release(connection)
+        self._checked_out += 1
+        try:
+            if self._checked_out > self._pool.get_max_size():
+                async with asyncio.timeout(self._acquire_timeout):
+                    return await self._healthy()
+            return await self._healthy()
+        except BaseException:
+            self._checked_out -= 1
+            raise
+
+    async def _healthy(self) -> tuple[asyncpg.Connection, _ConnectionAge]:
+        while True:
+            connection = await self._pool.acquire()
+            age = await self._checked(connection)
+            if age is not None:
+                return connection, age
+            # A connection that failed its ping is closed already, and detached from us.
+            with contextlib.suppress(asyncpg.InterfaceError):
+                connection.terminate()
+            await self._pool.release(connection)
 
     async def _checked(self, connection: asyncpg.Connection) -> _ConnectionAge | None:
         """The connection's age when it may serve, None when it must be replaced."""
@@ -360,8 +375,9 @@ class AsyncpgRunner(_RowReads):
             return None
         if self._pre_ping and now - age.released > PING_AFTER_IDLE_SECONDS:
             try:
-                await connection.execute("SELECT 1")
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                async with asyncio.timeout(self._acquire_timeout):
+                    await connection.execute("SELECT 1")
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
                 del self._ages[pid]
                 return None
         return age
@@ -370,7 +386,10 @@ class AsyncpgRunner(_RowReads):
         """Back to the pool, even when the statement broke the connection (the pool then
         replaces it)."""
         age.released = time.monotonic()
-        await self._pool.release(connection)
+        try:
+            await self._pool.release(connection)
+        finally:
+            self._checked_out -= 1
 
     async def all(self, statement: Statement, params: Params) -> list[Row]:
         connection, age = await self._acquire()

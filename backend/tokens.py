@@ -6,6 +6,7 @@ HS256 tokens with `BETTER_AUTH_SECRET`, `JwksKeySource` (jwks.py) asymmetric one
 Better Auth publishes; a token's `alg` decides which of them may look at it, nothing more.
 """
 
+import re
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -95,18 +96,60 @@ class SecretKeySource:
         """Nothing to release."""
 
     async def decode(self, token: str, header: dict[str, Any]) -> dict[str, Any]:
-        return jwt.decode(
+        return decode_with_expectations(
             token,
             self._secret,
             algorithms=self._algorithm_list,
             issuer=self._issuer,
             audience=self._audience,
             leeway=self._leeway,
-            options={"require": self._required},
+            required=self._required,
         )
 
 
+def decode_with_expectations(
+    token: str,
+    key: Any,
+    *,
+    algorithms: list[str],
+    issuer: str | None,
+    audience: str | None,
+    leeway: int,
+    required: list[str],
+) -> dict[str, Any]:
+    """`jwt.decode`, except that a wrong `iss` or `aud` is refused naming the value expected.
+
+    A token from a misconfigured pair of servers (`localhost` on one side, `127.0.0.1` on the
+    other) is then fixed from the first 401. Both values are public: they are in every token.
+    """
+    try:
+        return jwt.decode(
+            token,
+            key,
+            algorithms=algorithms,
+            issuer=issuer,
+            audience=audience,
+            leeway=leeway,
+            options={"require": required},
+        )
+    except jwt.InvalidIssuerError:
+        raise AuthError(
+            f"Token issuer is not accepted: expected iss {issuer!a}", reason="bad_issuer"
+        ) from None
+    except jwt.InvalidAudienceError:
+        raise AuthError(
+            f"Token audience is not accepted: expected aud {audience!a}",
+            reason="bad_audience",
+        ) from None
+
+
 KEYS_UNAVAILABLE = "Token signing keys cannot be fetched right now, try again shortly"
+
+
+def keys_unavailable_at(url: str) -> str:
+    """The 503 message of a JWKS source, naming the (credential-free) URL it could not fetch."""
+    return f"Token signing keys cannot be fetched from {url} right now, try again shortly"
+
 
 # First match wins, so subclasses come before their bases. README.md shows this table.
 _PYJWT_ERRORS: tuple[tuple[type[jwt.PyJWTError], int, str, str], ...] = (
@@ -143,17 +186,51 @@ def auth_error_from_pyjwt(error: jwt.PyJWTError) -> AuthError:
     return AuthError("Token is invalid", reason="invalid")
 
 
-def _clean_claim(value: Any, max_length: int, *, truncate: bool) -> str | None:
-    """An optional profile claim as storable text: a string without NULs, within bounds.
+# Characters no user id, name or email may hold: C0 and C1 controls, DEL, and lone surrogates
+# (JavaScript cuts strings between the halves of an emoji; a lone half cannot be encoded as
+# UTF-8 for the database, a header or a URL).
+_UNUSABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+BAD_SUBJECT = "Token subject is not a valid user id: 1-255 characters, no controls, no '/'"
+# The last second of year 9999: an `exp` beyond it is taken as "never" when caching.
+_LATEST_EXPIRY = 253_402_300_799
 
-    Names are cut to fit; an email that does not fit is dropped, since a cut one is wrong.
+
+def _clean_claim(value: Any, max_length: int, *, truncate: bool) -> str | None:
+    """An optional profile claim as storable text, or None: a bad profile never locks a user out.
+
+    Names lose their control characters and lone surrogates and are cut to fit; an email
+    holding such characters, or too long, is dropped, since a cleaned or cut email is wrong.
     """
     if not isinstance(value, str):
         return None
-    value = value.replace("\x00", "").strip()
-    if len(value) > max_length and not truncate:
+    if truncate:
+        value = _UNUSABLE.sub("", value).strip()[:max_length]
+    elif len(value) > max_length or _UNUSABLE.search(value):
         return None
-    return value[:max_length] or None
+    return value.strip() or None
+
+
+def _is_usable_subject(subject: Any) -> bool:
+    """A user id that fits its column and one segment of the task URLs, once percent-encoded:
+    no controls or lone surrogates, no `/` (it would split the segment), not `.` or `..` (which
+    clients resolve away), not blank."""
+    return (
+        isinstance(subject, str)
+        and 0 < len(subject) <= USER_ID_MAX_LENGTH
+        and bool(subject.strip())
+        and subject not in (".", "..")
+        and "/" not in subject
+        and _UNUSABLE.search(subject) is None
+    )
+
+
+def _expiry(claims: dict[str, Any]) -> float:
+    """`exp` as epoch seconds for the verified-token cache. PyJWT has checked that it reads as
+    an integer in the future; here it must also be a JSON number (RFC 7519's NumericDate)."""
+    expiry = claims["exp"]
+    if isinstance(expiry, bool) or not isinstance(expiry, int | float):
+        raise AuthError("Token 'exp' claim must be a number", reason="bad_exp")
+    return float(min(expiry, _LATEST_EXPIRY))
 
 
 def user_from_claims(claims: dict[str, Any]) -> AuthenticatedUser:
@@ -161,16 +238,11 @@ def user_from_claims(claims: dict[str, Any]) -> AuthenticatedUser:
     subject = claims.get("sub", claims.get("user_id"))
     if subject is None:
         raise AuthError("Token is missing the 'sub' claim", reason="missing_claim")
-    if (
-        not isinstance(subject, str)
-        or not subject.strip()
-        or len(subject) > USER_ID_MAX_LENGTH
-        or "\x00" in subject
-    ):
-        raise AuthError("Token subject is not a valid user id", reason="bad_subject")
+    if not _is_usable_subject(subject):
+        raise AuthError(BAD_SUBJECT, reason="bad_subject")
     email = _clean_claim(claims.get("email"), EMAIL_MAX_LENGTH, truncate=False)
     name = _clean_claim(claims.get("name"), NAME_MAX_LENGTH, truncate=True)
-    return AuthenticatedUser(id=subject, email=email, name=name, expires_at=float(claims["exp"]))
+    return AuthenticatedUser(id=subject, email=email, name=name, expires_at=_expiry(claims))
 
 
 class TokenVerifier:

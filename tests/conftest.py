@@ -35,6 +35,7 @@ from processes import PG_BIN, ThrowawayPostgres
 from support import (
     ApiUser,
     emptied_postgres,
+    fresh_postgres,
     make_settings,
     missing_dependency,
     run_in_fresh_loop,
@@ -136,6 +137,19 @@ async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
     engine = create_engine(settings)
     yield engine
     await engine.dispose()
+
+
+@pytest.fixture
+async def fresh_database_url(
+    engine_name: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[str]:
+    """A database that was never migrated: a new SQLite file, or a new PostgreSQL database on
+    the suite's server (dropped afterwards)."""
+    if engine_name == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
+        return
+    async with fresh_postgres(request.getfixturevalue("postgres_url")) as url:
+        yield url
 
 
 @pytest.fixture

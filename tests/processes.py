@@ -201,11 +201,13 @@ class ThrowawayPostgres:
                 f"{completed.stdout}{completed.stderr}{log}"
             )
 
-    def start(self) -> None:
+    def start(self, *settings: str) -> None:
+        """Start the server; `settings` (`name=value`, no spaces) override the defaults."""
         options = (
             f"-p {self.port} -k {self.directory} -c listen_addresses=127.0.0.1 "
             "-c fsync=off -c full_page_writes=off"
         )
+        options += "".join(f" -c {setting}" for setting in settings)
         self._run(
             "pg_ctl",
             *("-D", str(self.data), "-l", str(self.log), "-o", options),

@@ -6,16 +6,19 @@ import asyncio
 import itertools
 import os
 import socket
+import uuid
 from collections.abc import AsyncIterator, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 import pytest
 from fastapi import FastAPI
 from httpx import ASGITransport, AsyncClient, Response
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 
 from backend.config import Settings
 from backend.db import create_engine
@@ -92,6 +95,22 @@ async def emptied_postgres(url: str) -> str:
         await connection.execute(text('TRUNCATE task, "user" RESTART IDENTITY CASCADE'))
     await engine.dispose()
     return url
+
+
+@asynccontextmanager
+async def fresh_postgres(url: str) -> AsyncIterator[str]:
+    """A new, empty database on the server of `url`, dropped when the block ends."""
+    server = make_url(url)
+    name = f"{server.database}_fresh_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(server.set(drivername="postgresql").render_as_string(False))
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield server.set(database=name).render_as_string(hide_password=False)
+        finally:
+            await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
 
 
 @asynccontextmanager

@@ -11,7 +11,9 @@ import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
 
-from support import SECRET, ApiUser, token_for
+from backend.main import create_app
+
+from support import SECRET, ApiUser, make_settings, serving, token_for
 
 URL = "/api/alice-id/tasks"
 OTHER_SECRET = "another-secret-" + "abcdef0123456789" * 4
@@ -219,3 +221,30 @@ async def test_a_token_is_verified_once_per_request(
     assert response.status_code == (200 if authorization == "valid" else 401)
     assert "ratelimit" in response.headers
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("claims", "expected"),
+    [
+        (
+            {"iss": "https://other.example"},
+            "issuer is not accepted: expected iss 'https://auth.example'",
+        ),
+        ({"aud": "other-api"}, "audience is not accepted: expected aud 'task-api'"),
+    ],
+)
+async def test_a_wrong_issuer_or_audience_is_told_what_is_expected(
+    database_url: str, claims: dict[str, str], expected: str
+) -> None:
+    settings = make_settings(
+        database_url, jwt_issuer="https://auth.example", jwt_audience="task-api"
+    )
+    token = signed(valid_claims(**{"iss": "https://auth.example", "aud": "task-api", **claims}))
+
+    async with serving(create_app(settings)) as http:
+        response = await get_with(http, f"Bearer {token}")
+
+    assert response.status_code == 401
+    assert response.json() == {"detail": {"error": f"Token {expected}"}}
+    assert expected in response.headers["www-authenticate"]
+    assert SECRET not in response.text

@@ -40,3 +40,33 @@ def test_behind_trusted_proxies_the_rightmost_untrusted_hop_is_the_client(
     forwarded_for: list[str], client: str
 ) -> None:
     assert PROXIES(scope("10.0.0.1", *forwarded_for)) == client
+
+
+def proto_scope(peer: str, *forwarded_proto: str) -> dict[str, object]:
+    headers = [(b"x-forwarded-proto", value.encode()) for value in forwarded_proto]
+    return {"type": "http", "client": (peer, 50000), "headers": headers}
+
+
+@pytest.mark.parametrize(
+    ("forwarded_proto", "scheme"),
+    [
+        (["https"], "https"),
+        (["HTTPS "], "https"),
+        (["http"], "http"),
+        # The proxy next to the API appends or sets the last value; only that one is believed.
+        (["https, http"], "http"),
+        (["http", "https"], "https"),
+        (["wss"], None),
+        ([""], None),
+        ([], None),
+    ],
+)
+def test_a_trusted_proxy_forwards_the_scheme(
+    forwarded_proto: list[str], scheme: str | None
+) -> None:
+    assert PROXIES.scheme(proto_scope("10.0.0.1", *forwarded_proto)) == scheme
+
+
+def test_an_untrusted_peer_cannot_claim_https() -> None:
+    assert PROXIES.scheme(proto_scope("198.51.100.9", "https")) is None
+    assert ClientAddress([]).scheme(proto_scope("10.0.0.1", "https")) is None

@@ -1,14 +1,22 @@
 """Settings: URLs accepted as operators paste them, and unsafe setups refused at startup."""
 
+import base64
+import re
+import secrets
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
-from backend.config import DEV_SECRET_FILE, Settings, split_ssl_params
+from backend.config import DEV_SECRET_FILE, Settings
 from backend.db import postgres_connect_args
+from backend.startup_checks import settings_error_lines
 
 from support import make_settings
+
+ROOT = Path(__file__).resolve().parents[1]
+# The value backend/.env.example once shipped as an active line: public ever since.
+PUBLISHED_SECRET = "replace-with-a-long-random-secret-of-32-or-more-characters"
 
 
 @pytest.mark.parametrize(
@@ -30,15 +38,6 @@ def test_unsupported_database_urls_are_refused(url: str) -> None:
         make_settings(url)
 
 
-def test_neon_console_url_becomes_driver_settings() -> None:
-    url = "postgresql+asyncpg://u:p@ep-x.neon.tech/db?sslmode=require&channel_binding=require"
-
-    cleaned, connect_args = split_ssl_params(url)
-
-    assert cleaned == "postgresql+asyncpg://u:p@ep-x.neon.tech/db"
-    assert connect_args == {"ssl": "require"}
-
-
 @pytest.mark.usefixtures("in_tmp_dir")
 def test_production_without_any_verification_refuses_to_start_saying_what_to_set() -> None:
     with pytest.raises(ValidationError) as refused:
@@ -56,7 +55,7 @@ def test_production_without_any_verification_refuses_to_start_saying_what_to_set
     [
         {"better_auth_url": "https://auth.example.com"},
         {"jwt_jwks_url": "https://keys.example.com/jwks.json"},
-        {"better_auth_secret": "s" * 32},
+        {"better_auth_secret": secrets.token_urlsafe(32)},
     ],
 )
 def test_production_starts_with_either_jwks_or_a_secret(setting: dict[str, str]) -> None:
@@ -109,9 +108,114 @@ def test_blank_settings_count_as_unset(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.usefixtures("in_tmp_dir")
-def test_production_with_a_short_secret_refuses_to_start() -> None:
-    with pytest.raises(ValidationError, match="at least 32 characters"):
-        Settings(_env_file=None, environment="production", better_auth_secret="short")  # type: ignore[call-arg]
+@pytest.mark.parametrize(
+    ("secret", "reason"),
+    [
+        ("short", "is 5 bytes, under the 32"),
+        ("é" * 15, "is 30 bytes, under the 32"),  # 15 characters, 30 bytes
+        (PUBLISHED_SECRET, "is a placeholder"),
+        ("changeme-changeme-changeme-changeme-1", "is a placeholder"),
+        ("Replace_With_A_Real_Secret_Of_32+_Characters", "is a placeholder"),
+        ("your-secret-here-at-least-32-characters-long", "is a placeholder"),
+        ("a" * 64, "fewer than 8 distinct characters"),
+        ("0123" * 10, "fewer than 8 distinct characters"),
+        ("abcdefghij" * 4, "one shorter piece repeated"),
+        ("K7#pQ2!z" * 5, "one shorter piece repeated"),
+    ],
+)
+def test_production_refuses_a_weak_secret_saying_why_and_never_what(
+    secret: str, reason: str
+) -> None:
+    with pytest.raises(ValidationError) as refused:
+        Settings(_env_file=None, environment="production", better_auth_secret=secret)  # type: ignore[call-arg]
+
+    [line] = settings_error_lines(refused.value)
+    assert line.startswith("invalid setting: BETTER_AUTH_SECRET ")
+    assert reason in line
+    assert "openssl rand" in line
+    assert secret not in line
+
+
+def test_production_accepts_generated_secrets() -> None:
+    generated = [
+        *(secrets.token_urlsafe(32) for _ in range(200)),
+        *(secrets.token_hex(16) for _ in range(200)),
+        *(base64.b64encode(secrets.token_bytes(32)).decode() for _ in range(200)),
+    ]
+
+    for secret in generated:
+        Settings(_env_file=None, environment="production", better_auth_secret=secret)  # type: ignore[call-arg]
+
+
+@pytest.mark.usefixtures("in_tmp_dir")
+def test_development_accepts_any_secret() -> None:
+    settings = Settings(_env_file=None, better_auth_secret="dev")  # type: ignore[call-arg]
+
+    assert settings.jwt_secret() == "dev"
+
+
+def test_every_secret_our_docs_and_examples_show_is_refused_in_production() -> None:
+    shown = {
+        match
+        for path in [ROOT / "README.md", ROOT / "backend" / ".env.example", *ROOT.glob("docs/*.md")]
+        for match in re.findall(r"BETTER_AUTH_SECRET=([^\s`'\"]+)", path.read_text())
+    }
+    for secret in shown | {PUBLISHED_SECRET}:
+        with pytest.raises(ValidationError, match="BETTER_AUTH_SECRET"):
+            Settings(_env_file=None, environment="production", better_auth_secret=secret)  # type: ignore[call-arg]
+
+
+def test_the_example_file_sets_no_secret(in_tmp_dir: Path) -> None:
+    """Copied to .env as it is, with production on, the example must not start the server."""
+    example = (ROOT / "backend" / ".env.example").read_text()
+    (in_tmp_dir / ".env").write_text(
+        example.replace("ENVIRONMENT=development", "ENVIRONMENT=production")
+    )
+
+    with pytest.raises(ValidationError, match="needs a way to verify tokens"):
+        Settings()
+    assert not re.search(r"^BETTER_AUTH_SECRET=", example, re.MULTILINE)
+
+
+@pytest.mark.parametrize(
+    ("url", "fix"),
+    [
+        ("http://localhost:3000/api/auth", "set it to http://localhost:3000 "),
+        ("http://localhost:3000/api/auth/", "set it to http://localhost:3000 "),
+        ("https://auth.example.com/api/auth/jwks", "set it to https://auth.example.com "),
+        ("https://example.com/auth/api/auth", "set it to https://example.com/auth "),
+        ("https://auth.example.com/?tenant=1", "must not have a query"),
+        ("https://auth.example.com/#top", "must not have a #fragment"),
+        ("ftp://auth.example.com", "must be an absolute http:// or https:// URL"),
+        ("auth.example.com", "must be an absolute http:// or https:// URL"),
+    ],
+)
+def test_a_better_auth_url_that_cannot_be_right_is_refused_saying_what_to_set(
+    url: str, fix: str
+) -> None:
+    with pytest.raises(ValidationError) as refused:
+        Settings(_env_file=None, better_auth_url=url)  # type: ignore[call-arg]
+
+    [line] = settings_error_lines(refused.value)
+    assert line.startswith("invalid setting: BETTER_AUTH_URL ")
+    assert fix in line
+
+
+@pytest.mark.usefixtures("in_tmp_dir")
+@pytest.mark.parametrize(
+    ("url", "jwks_url"),
+    [
+        ("https://example.com/auth", "https://example.com/auth/api/auth/jwks"),
+        (
+            "https://example.com/api/authentication",
+            "https://example.com/api/authentication/api/auth/jwks",
+        ),
+    ],
+)
+def test_a_better_auth_url_behind_a_path_prefix_is_accepted(url: str, jwks_url: str) -> None:
+    settings = Settings(_env_file=None, better_auth_url=url)  # type: ignore[call-arg]
+
+    assert settings.jwks_url == jwks_url
 
 
 def test_development_secret_is_generated_once_and_kept(in_tmp_dir: Path) -> None:
@@ -199,7 +303,7 @@ def test_a_malformed_trusted_proxy_is_refused_at_startup() -> None:
 
 @pytest.mark.usefixtures("in_tmp_dir")
 def test_log_format_follows_the_environment_unless_chosen() -> None:
-    secret = "s" * 40
+    secret = secrets.token_urlsafe(32)
     production = Settings(_env_file=None, environment="production", better_auth_secret=secret)  # type: ignore[call-arg]
     chosen = Settings(
         _env_file=None, log_format="text", environment="production", better_auth_secret=secret

@@ -144,7 +144,9 @@ async def test_a_hundred_unknown_kids_cause_at_most_two_fetches(
     one_by_one = [await get_tasks(client, bearer) for bearer in tokens[50:]]
 
     assert {response.status_code for response in concurrent + one_by_one} == {401}
-    assert concurrent[0].json() == {"detail": {"error": "Token signing key is not known"}}
+    assert concurrent[0].json() == {
+        "detail": {"error": f"Token signing key is not among the keys at {jwks.url}"}
+    }
     assert jwks.requests <= 2
 
 
@@ -191,7 +193,9 @@ async def test_a_removed_key_stops_working_after_the_next_refresh(
 
     await eventually(old_token_refused)
     response = await get_tasks(client, old_token)
-    assert response.json() == {"detail": {"error": "Token signing key is not known"}}
+    assert response.json() == {
+        "detail": {"error": f"Token signing key is not among the keys at {jwks.url}"}
+    }
     assert (await get_tasks(client, token(key))).status_code == 401
     assert (await get_tasks(client, token(new_key))).status_code == 200
 
@@ -222,7 +226,10 @@ async def test_unknown_keys_while_the_endpoint_is_down_get_503_then_it_recovers(
     assert response.status_code == 503
     assert response.headers["retry-after"].isdigit()
     assert response.json() == {
-        "detail": {"error": "Token signing keys cannot be fetched right now, try again shortly"}
+        "detail": {
+            "error": f"Token signing keys cannot be fetched from {jwks.url} right now, "
+            "try again shortly"
+        }
     }
     # Within the refetch interval the outage is remembered: no new fetch, the same answer.
     assert (await get_tasks(client, token(new_key))).status_code == 503
@@ -310,3 +317,43 @@ async def test_readiness_waits_for_jwks_keys(settings: Settings, jwks: JwksServe
     assert while_down.json()["detail"]["checks"]["jwks"].startswith("failed")
     assert once_back.status_code == 200
     assert once_back.json()["checks"] == {"database": "ok", "jwks": "ok"}
+
+
+@pytest.mark.parametrize(
+    ("claim", "reason"),
+    [
+        ("iss", f"Token issuer is not accepted: expected iss '{ISSUER}'"),
+        ("aud", f"Token audience is not accepted: expected aud '{ISSUER}'"),
+    ],
+)
+async def test_a_token_for_another_origin_is_told_which_one_is_accepted(
+    client: AsyncClient, key: SigningKey, claim: str, reason: str
+) -> None:
+    # The usual mix-up: Better Auth serves as localhost, the API was told 127.0.0.1.
+    claims = claims_for(
+        "alice-id", **{"iss": ISSUER, "aud": ISSUER, claim: "http://localhost:3000"}
+    )
+
+    response = await get_tasks(client, key.sign(claims))
+
+    assert response.status_code == 401
+    assert response.json() == {"detail": {"error": reason}}
+    assert reason.replace('"', "'") in response.headers["www-authenticate"]
+
+
+async def test_with_better_auth_url_a_wrong_issuer_is_told_the_url_s_origin(
+    database_url: str, jwks: JwksServer, key: SigningKey
+) -> None:
+    origin = f"http://127.0.0.1:{jwks.port}"
+    settings = make_settings(database_url, better_auth_secret=None, better_auth_url=origin)
+    claims = claims_for("alice-id", iss=f"http://localhost:{jwks.port}", aud=origin)
+
+    async with serving(create_app(settings)) as http:
+        wrong = await get_tasks(http, key.sign(claims))
+        right = await get_tasks(http, key.sign({**claims, "iss": origin}))
+
+    assert wrong.status_code == 401
+    assert wrong.json()["detail"]["error"] == (
+        f"Token issuer is not accepted: expected iss '{origin}'"
+    )
+    assert right.status_code == 200

@@ -1,15 +1,29 @@
-"""The migrated schema is exactly the models' schema, with the indexes the queries need."""
+"""The migrated schema is exactly the models' schema, with the indexes the queries need, and
+replicas migrating at once take turns."""
 
+import asyncio
+import os
+import sqlite3
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import asyncpg
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection, inspect, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from backend.migrate import alembic_config
+from backend.db import create_engine
+from backend.migrate import MIGRATION_LOCK_KEY, alembic_config
 from backend.models import SQLModel, utc_now
+from backend.schema_revision import code_revisions
 
-from support import ApiUser
+from processes import ROOT
+from support import SECRET, ApiUser, make_settings
 
 
 def schema_differences(connection: Connection) -> list[object]:
@@ -73,3 +87,111 @@ async def test_task_counts_are_backfilled_and_every_revision_downgrades(
         await connection.run_sync(_alembic, "upgrade", "head")
     async with engine.connect() as connection:
         assert await connection.run_sync(schema_differences) == []
+
+
+def has_open(pid: int, path: Path) -> bool:
+    """Whether process `pid` has the file at `path` open (Linux)."""
+    descriptors = Path(f"/proc/{pid}/fd")
+    try:
+        return any(Path(os.readlink(fd)) == path for fd in descriptors.iterdir())
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+
+
+@asynccontextmanager
+async def migration_lock_held(
+    database_url: str,
+) -> AsyncIterator[Callable[[list[int]], Awaitable[bool]]]:
+    """Hold the lock `migrate` takes, as a migration in progress would; yields a test of whether
+    the given processes all wait for it: PostgreSQL lists its lock waiters; on SQLite a process
+    with the database open is in (or a statement from) its wait for the write lock."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        path = Path(str(url.database))
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("PRAGMA journal_mode=WAL")
+        holder.execute("BEGIN IMMEDIATE")
+
+        async def opened(pids: list[int]) -> bool:
+            return all(has_open(pid, path) for pid in pids)
+
+        try:
+            yield opened
+        finally:
+            holder.execute("COMMIT")
+            holder.close()
+        return
+    dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    holder, observer = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
+    key = MIGRATION_LOCK_KEY
+
+    async def queued(pids: list[int]) -> bool:
+        # An advisory lock's bigint key is split into classid (high half) and objid (low half).
+        waiters = await observer.fetchval(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+            "AND classid = $1 AND objid = $2",
+            key >> 32,
+            key & 0xFFFFFFFF,
+        )
+        return int(waiters) == len(pids)
+
+    try:
+        async with holder.transaction():
+            await holder.execute("SELECT pg_advisory_xact_lock($1)", key)
+            yield queued
+    finally:
+        await holder.close()
+        await observer.close()
+
+
+async def test_replicas_migrating_a_fresh_database_at_once_all_succeed(
+    fresh_database_url: str, tmp_path: Path
+) -> None:
+    """Three `migrate` processes started together (replicas starting together) take turns:
+    the first migrates, the others find the schema up to date, and every one exits 0, however
+    long it waited (longer than its statement timeout here)."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "DATABASE_URL": fresh_database_url,
+        "BETTER_AUTH_SECRET": SECRET,
+        "ENVIRONMENT": "development",
+        "LOG_FORMAT": "text",
+        "DB_STATEMENT_TIMEOUT": "1",
+    }
+    async with migration_lock_held(fresh_database_url) as all_waiting:
+        processes = [
+            await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "backend",
+                "migrate",
+                env=env,
+                cwd=tmp_path,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+            )
+            for _ in range(3)
+        ]
+        pids = [process.pid for process in processes]
+        for _ in range(300):
+            if await all_waiting(pids):
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the three migrations never all waited for the lock")
+        await asyncio.sleep(1.5)
+    outputs = [(await process.communicate())[0].decode() for process in processes]
+
+    assert [process.returncode for process in processes] == [0, 0, 0], outputs
+    assert all("database schema is up to date" in output for output in outputs)
+    assert all("Traceback" not in output for output in outputs)
+    assert sum("Running upgrade  -> 0001" in output for output in outputs) == 1
+    engine = create_engine(make_settings(fresh_database_url))
+    try:
+        async with engine.connect() as connection:
+            versions = await connection.execute(text("SELECT version_num FROM alembic_version"))
+            assert versions.scalars().all() == [code_revisions().head]
+            assert await connection.run_sync(schema_differences) == []
+    finally:
+        await engine.dispose()

@@ -52,3 +52,30 @@ async def test_empty_search_lists_everything(alice: ApiUser) -> None:
     await alice.create(title="one")
 
     assert await titles(alice, search="") == ["one"]
+
+
+async def test_search_folds_case_beyond_ascii_on_both_engines(alice: ApiUser) -> None:
+    """One meaning on SQLite and PostgreSQL: each character lower-cased on its own, as
+    PostgreSQL's `ILIKE` does under a UTF-8 locale."""
+    for title in ["Äpfel kaufen", "Straße fegen", "ΣΟΦΊΑ lesen", "ПРИВЕТ сказать", "İstanbul"]:
+        await alice.create(title=title)
+    await alice.create(title="Unrelated", description="ÜBER den Fluss")
+
+    assert await titles(alice, search="äpfel") == ["Äpfel kaufen"]
+    assert await titles(alice, search="ÄPFEL") == ["Äpfel kaufen"]
+    assert await titles(alice, search="über") == ["Unrelated"]
+    assert await titles(alice, search="STRAẞE") == ["Straße fegen"]
+    assert await titles(alice, search="σοφία") == ["ΣΟΦΊΑ lesen"]
+    assert await titles(alice, search="привет") == ["ПРИВЕТ сказать"]
+    assert await titles(alice, search="istanbul") == ["İstanbul"]
+
+
+async def test_search_folds_case_but_not_spelling_or_accents(alice: ApiUser) -> None:
+    """Case only: `ss` is not `ß`, `a` is not `ä`, and a final `ς` is its own letter."""
+    for title in ["Straße", "Äpfel", "ΟΔΟΣ"]:
+        await alice.create(title=title)
+
+    assert await titles(alice, search="strasse") == []
+    assert await titles(alice, search="apfel") == []
+    assert await titles(alice, search="οδοσ") == ["ΟΔΟΣ"]
+    assert await titles(alice, search="οδος") == []

@@ -8,7 +8,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, insert, literal, select
 
-from backend import health, idempotency, task_store, user_store
+from backend import health, idempotency, schema_revision, task_store, user_store
 from backend.models import UTCDateTime, utc_now
 from backend.sql_runner import Statement, UnsupportedStatement
 
@@ -19,6 +19,7 @@ STATEMENTS: list[Statement] = [
     *idempotency.STATEMENTS,
     *user_store.STATEMENTS,
     *health.STATEMENTS,
+    *schema_revision.STATEMENTS,
 ]
 
 

@@ -30,7 +30,13 @@ CurrentUser = Annotated[AuthenticatedUser, Depends(get_current_user)]
 
 
 async def require_path_owner(
-    user_id: Annotated[str, Path(description="The authenticated user's id (the token's `sub`).")],
+    user_id: Annotated[
+        str,
+        Path(
+            description="The authenticated user's id (the token's `sub`), percent-encoded as "
+            "UTF-8 where it holds anything but letters, digits and `-._~`."
+        ),
+    ],
     current_user: CurrentUser,
 ) -> AuthenticatedUser:
     """403 unless the `{user_id}` in the path is the caller's own id."""

@@ -26,6 +26,7 @@ from backend.metrics import Metrics
 from backend.middleware import auth
 from backend.middleware.body_limit import BodySizeLimit
 from backend.middleware.exchange import Exchange
+from backend.middleware.forwarded_scheme import ForwardedScheme
 from backend.middleware.rate_limit import RateLimitGate
 from backend.middleware.security_headers import secured
 from backend.middleware.telemetry import REQUEST_ID_HEADER, RequestTelemetry, request_id
@@ -68,9 +69,11 @@ class Edge:
         self.telemetry = RequestTelemetry(metrics, access_log)
         self.body_limit = BodySizeLimit(settings.max_body_bytes)
         rate_limit = RateLimitGate(settings, metrics) if settings.rate_limit_enabled else None
+        forwarded = ForwardedScheme(settings.trusted_proxies) if settings.trusted_proxies else None
         self.steps: tuple[Step, ...] = tuple(
             step
             for step in (
+                forwarded,  # behind a trusted TLS proxy, the client's https
                 auth.identify,  # who is asking: the bearer token, verified once
                 rate_limit,  # counts the request against the caller's quota, or their IP's
                 auth.require,  # 401 for an /api/ request without a valid token

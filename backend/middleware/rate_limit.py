@@ -32,8 +32,9 @@ class RateLimitGate:
         self.reads = Policy("reads", settings.rate_limit_reads, window)
         self.writes = Policy("writes", settings.rate_limit_writes, window)
         self.anonymous = Policy("anonymous", settings.rate_limit_anonymous, window)
+        # Per policy, built once: its `RateLimit-Policy` header and its name for `RateLimit`.
         self._policy_headers = {
-            policy: (b"ratelimit-policy", policy.header)
+            policy: ((b"ratelimit-policy", policy.header), policy.name.encode())
             for policy in (self.reads, self.writes, self.anonymous)
         }
         self.client_address = ClientAddress(settings.trusted_proxies)
@@ -49,7 +50,8 @@ class RateLimitGate:
             if self.metrics is not None:
                 self.metrics.rate_limit_fail_open.inc()
             return None
-        exchange.headers += (self._policy_headers[policy], _state_header(policy, decision))
+        policy_header, policy_name = self._policy_headers[policy]
+        exchange.headers += (policy_header, _state_header(policy_name, decision))
         return None if decision.allowed else self._refusal(policy, decision)
 
     def _key_and_policy(self, scope: Scope, exchange: Exchange) -> tuple[str, Policy]:
@@ -71,7 +73,6 @@ class RateLimitGate:
         )
 
 
-def _state_header(policy: Policy, decision: Decision) -> Header:
+def _state_header(policy_name: bytes, decision: Decision) -> Header:
     """The `RateLimit` value: what is left of the quota and seconds until the window resets."""
-    value = f'"{policy.name}";r={decision.remaining};t={decision.reset_after}'
-    return b"ratelimit", value.encode()
+    return b"ratelimit", b'"%s";r=%d;t=%d' % (policy_name, decision.remaining, decision.reset_after)

@@ -81,7 +81,11 @@ _AUTH: Responses = {
             "RateLimit-Policy": _header("The quota and its window.", '"writes";q=120;w=60'),
         },
     ),
-    503: _error("The database is unreachable: retry later.", **{"Retry-After": RETRY_AFTER}),
+    503: _error(
+        "The database is unreachable or too slow, or its schema is not migrated to this release:"
+        " retry later.",
+        **{"Retry-After": RETRY_AFTER},
+    ),
 }
 _NOT_FOUND: Responses = {404: _error("No such task among the caller's tasks.")}
 _BODY: Responses = {

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from backend.errors import error_response, json_response
-from backend.health import OK
+from backend.health import passed
 
 router = APIRouter(tags=["operations"])
 
@@ -30,7 +30,7 @@ async def healthz() -> Response:
 async def readyz(request: Request) -> Response:
     """200 when every readiness check passes (the database, and JWKS keys where configured)."""
     checks = await request.app.state.readiness.run()
-    failed = sorted(name for name, outcome in checks.items() if outcome != OK)
+    failed = sorted(name for name, outcome in checks.items() if not passed(outcome))
     if failed:
         return error_response(503, f"Not ready: {', '.join(failed)}", failed=failed, checks=checks)
     return json_response({"status": "ready", "checks": checks})

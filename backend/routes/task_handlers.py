@@ -63,7 +63,8 @@ async def list_page(
     limit: int,
     offset: int,
 ) -> Response:
-    """One page of tasks; `X-Total-Count` and `Link` (built on `url`) describe the whole list."""
+    """One page of tasks; `X-Total-Count` and `Link` (built on `url`, its path percent-encoded)
+    describe the whole list."""
     page = await tasks.page(
         completed=completed, search=search, sort=sort, limit=limit, offset=offset
     )
@@ -75,12 +76,13 @@ async def list_page(
 
 
 async def create(tasks: OwnedTasks, collection_path: str, body: TaskCreate) -> Response:
-    """201 with the new task; `Location` is its URL under `collection_path`."""
+    """201 with the new task; `Location` is its URL under `collection_path`, which comes
+    percent-encoded (`url_paths.py`), so nothing after the write can fail to be sent."""
+    collection = collection_path.rstrip("/")
     row = await tasks.create(
         title=body.title, description=body.description, completed=body.completed
     )
-    location = f"{collection_path.rstrip('/')}/{row['id']}"
-    return task_json(row, 201, Location=location)
+    return task_json(row, 201, Location=f"{collection}/{row['id']}")
 
 
 async def create_once(

@@ -44,6 +44,7 @@ from backend.schemas import (
     TaskSort,
 )
 from backend.task_store import OwnedTasks
+from backend.url_paths import request_path, request_url
 
 COLLECTION = "/api/{user_id}/tasks"
 TASK = COLLECTION + "/{task_id}"
@@ -126,7 +127,7 @@ async def _lean_list_tasks(request: Request) -> Response | None:
     tasks = await _owner_tasks(request)
     if tasks is None:
         return None
-    return await handlers.list_page(tasks, request.url, search=None, **query)
+    return await handlers.list_page(tasks, request_url(request), search=None, **query)
 
 
 @lean(_lean_list_tasks)
@@ -158,7 +159,7 @@ async def list_tasks(
     """One page of the caller's tasks; `X-Total-Count` and `Link` describe the whole list."""
     return await handlers.list_page(
         tasks,
-        request.url,
+        request_url(request),
         completed=completed,
         search=search,
         sort=sort.value,
@@ -178,9 +179,9 @@ async def _lean_create_task(request: Request) -> Response | None:
     if tasks is None:
         return None
     if key is None:
-        return await handlers.create(tasks, request.url.path, body)
+        return await handlers.create(tasks, request_path(request), body)
     keys = owner_idempotency_keys(request.app.state, tasks.owner_id)
-    return await handlers.create_once(tasks, keys, key, request.url.path, body)
+    return await handlers.create_once(tasks, keys, key, request_path(request), body)
 
 
 @lean(_lean_create_task)
@@ -193,8 +194,8 @@ async def create_task(
 ) -> Response:
     """Create a task; `Location` gives its URL. With `Idempotency-Key`, retries replay."""
     if idempotency_key is None:
-        return await handlers.create(tasks, request.url.path, body)
-    return await handlers.create_once(tasks, keys, idempotency_key, request.url.path, body)
+        return await handlers.create(tasks, request_path(request), body)
+    return await handlers.create_once(tasks, keys, idempotency_key, request_path(request), body)
 
 
 async def _lean_get_task(request: Request) -> Response | None:
