@@ -12,6 +12,7 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
+from annotated_types import Interval
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
 from backend.dependencies.tasks import (
@@ -36,6 +37,7 @@ from backend.routes.lean import (
     whole_number,
 )
 from backend.schemas import (
+    CANONICAL_DIGITS,
     TaskCompletion,
     TaskCreate,
     TaskPatch,
@@ -52,7 +54,9 @@ DEFAULT_SORT = TaskSort.CREATED_AT_DESC
 DEFAULT_LIMIT = 100
 MAX_LIST_LIMIT = 500
 MAX_LIST_OFFSET = 2**31 - 1
-TaskId = Annotated[int, Path(ge=1, le=MAX_TASK_ID, description="The task's id.")]
+TaskId = Annotated[
+    int, Interval(ge=1, le=MAX_TASK_ID), CANONICAL_DIGITS, Path(description="The task's id.")
+]
 IfMatch = Annotated[
     str | None,
     Header(
@@ -149,10 +153,16 @@ async def list_tasks(
         Query(description="Sort field, `-` for descending; ties are broken by id."),
     ] = DEFAULT_SORT,
     limit: Annotated[
-        int, Query(ge=1, le=MAX_LIST_LIMIT, description=f"Page size, 1-{MAX_LIST_LIMIT}.")
+        int,
+        Interval(ge=1, le=MAX_LIST_LIMIT),
+        CANONICAL_DIGITS,
+        Query(description=f"Page size, 1-{MAX_LIST_LIMIT}."),
     ] = DEFAULT_LIMIT,
     offset: Annotated[
-        int, Query(ge=0, le=MAX_LIST_OFFSET, description="Tasks to skip before the page.")
+        int,
+        Interval(ge=0, le=MAX_LIST_OFFSET),
+        CANONICAL_DIGITS,
+        Query(description="Tasks to skip before the page."),
     ] = 0,
 ) -> Response:
     """One page of the caller's tasks; `X-Total-Count` and `Link` describe the whole list."""
