@@ -26,6 +26,7 @@ from backend.metrics import Metrics
 from backend.middleware import auth
 from backend.middleware.body_limit import BodySizeLimit
 from backend.middleware.exchange import Exchange
+from backend.middleware.header_limits import bound_headers
 from backend.middleware.rate_limit import RateLimitGate
 from backend.middleware.security_headers import secured
 from backend.middleware.telemetry import REQUEST_ID_HEADER, RequestTelemetry, request_id
@@ -71,6 +72,7 @@ class Edge:
         self.steps: tuple[Step, ...] = tuple(
             step
             for step in (
+                bound_headers,  # 431 for headers over their limits, before anything reads them
                 auth.identify,  # who is asking: the bearer token, verified once
                 rate_limit,  # counts the request against the caller's quota, or their IP's
                 auth.require,  # 401 for an /api/ request without a valid token

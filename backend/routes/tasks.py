@@ -25,6 +25,8 @@ from backend.dependencies.tasks import (
     owner_idempotency_keys,
     require_json_body,
 )
+from backend.etags import ENTITY_TAG_LIST, MAX_ENTITY_TAGS
+from backend.middleware.header_limits import MAX_HEADER_LINE_BYTES
 from backend.routes import openapi_docs as docs
 from backend.routes import task_handlers as handlers
 from backend.routes.lean import (
@@ -57,21 +59,29 @@ MAX_LIST_OFFSET = 2**31 - 1
 TaskId = Annotated[
     int, Interval(ge=1, le=MAX_TASK_ID), CANONICAL_DIGITS, Path(description="The task's id.")
 ]
+# Documented here, checked by `etags` (400) on both ways in: the grammar and the size limit.
+_ENTITY_TAG_LIST_SCHEMA = {
+    "pattern": ENTITY_TAG_LIST,
+    "maxLength": MAX_HEADER_LINE_BYTES - len("If-None-Match"),
+}
 IfMatch = Annotated[
     str | None,
     Header(
         alias="If-Match",
         description="Write only if the task's current `ETag` is one of these (or `*`); "
-        "otherwise 412. Without it, the last write wins.",
+        f"otherwise 412. Without it, the last write wins. At most {MAX_ENTITY_TAGS} tags.",
         openapi_examples={"etag": {"value": '"42.3"'}},
+        json_schema_extra=_ENTITY_TAG_LIST_SCHEMA,
     ),
 ]
 IfNoneMatch = Annotated[
     str | None,
     Header(
         alias="If-None-Match",
-        description="304 with no body when the task's current `ETag` is one of these.",
+        description="304 with no body when the task's current `ETag` is one of these. "
+        f"At most {MAX_ENTITY_TAGS} tags.",
         openapi_examples={"etag": {"value": '"42.3"'}},
+        json_schema_extra=_ENTITY_TAG_LIST_SCHEMA,
     ),
 ]
 _JSON_BODY = [Depends(require_json_body)]
