@@ -10,7 +10,7 @@ import pytest
 from backend.etags import MAX_ENTITY_TAGS
 
 from processes import running_server
-from support import SECRET, ApiUser
+from support import SECRET, ApiUser, token_for
 
 STALE = '"1.999"'
 
@@ -316,3 +316,45 @@ def _as_lines(name: str, value: str) -> list[tuple[str, str]]:
         else:
             lines.append((name, tag))
     return lines
+
+
+async def test_no_precondition_list_poisons_the_pooled_connection(
+    database_url: str, tmp_path: Path
+) -> None:
+    """With one pooled connection, every hostile list is refused or answered, and another
+    user's requests after it are served on that same connection."""
+    env = {
+        "DATABASE_URL": database_url,
+        "BETTER_AUTH_SECRET": SECRET,
+        "LOG_LEVEL": "WARNING",
+        "DB_POOL_SIZE": "1",
+    }
+    with running_server(env, tmp_path) as server:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as http:
+            alice = ApiUser(http, "alice-id", token_for("alice-id"))
+            bob = ApiUser(http, "bob-id", token_for("bob-id"))
+            task = await alice.create(title="Target")
+            url = alice.url(f"/{task['id']}")
+            tags = [f'"{task["id"]}.{version}"' for version in range(2, 33_002)]
+            hostile = [
+                ("PUT", [("If-Match", ", ".join(tags[: MAX_ENTITY_TAGS - 1]))], 412),
+                ("PUT", _as_lines("If-Match", ", ".join(tags[:1_000])), 400),
+                ("DELETE", [("If-Match", ", ".join(tags))], 431),
+                ("GET", [("If-None-Match", ", ".join(tags[:MAX_ENTITY_TAGS]))], 200),
+                ("GET", _as_lines("If-None-Match", ", ".join(tags[:1_000])), 400),
+            ]
+            for method, lines, status in hostile:
+                response = await http.request(
+                    method,
+                    url,
+                    json={"title": "Hostile"} if method == "PUT" else None,
+                    headers=[*alice.headers.items(), *lines],
+                )
+                assert response.status_code == status, (method, response.text)
+
+                created = await bob.request("POST", json={"title": "After"})
+                listed = await bob.request("GET")
+                assert created.status_code == 201, created.text
+                assert listed.status_code == 200, listed.text
+            assert (await alice.request("GET", f"/{task['id']}")).json() == task
+    assert "Traceback" not in server.log()
