@@ -76,7 +76,6 @@ class Edge:
                 auth.identify,  # who is asking: the bearer token, verified once
                 rate_limit,  # counts the request against the caller's quota, or their IP's
                 auth.require,  # 401 for an /api/ request without a valid token
-                self.body_limit,  # 413 for a declared body over the limit
             )
             if step is not None
         )
@@ -116,8 +115,8 @@ class Edge:
             request_id_var.reset(context_token)
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """The steps, then the app (reading the body through the size limit), with any
-        unexpected error answered."""
+        """The steps, then the body limit (413 for a body over it, however framed), then the
+        app, with any unexpected error answered."""
         exchange: Exchange = scope[_EXCHANGE]
         try:
             for step in self.steps:
@@ -125,7 +124,11 @@ class Edge:
                 if answer is not None:
                     await answer(scope, receive, send)
                     return
-            await self.app(scope, self.body_limit.limited(receive), send)
+            bounded = await self.body_limit.bounded(scope, receive)
+            if isinstance(bounded, Response):
+                await bounded(scope, receive, send)
+                return
+            await self.app(scope, bounded, send)
         except Exception as exc:
             if exchange.started:
                 raise
