@@ -5,7 +5,7 @@ httptools (llhttp) has no limit of its own on a request head: it gathers a heade
 (a 2 MB `Authorization` line) before handing it over. This protocol counts the bytes of the
 head as they arrive and, once they pass `MAX_REQUEST_HEAD_BYTES`, answers 431 and closes the
 connection without parsing further. Heads within that bound reach the app, whose
-`header_limits` step applies the exact limits (the same 431 body).
+`header_limits` step applies the exact limits (431 with the same error).
 
 After the 431 the connection is closed the way servers close on a client still sending: the
 write side first, then whatever else arrives is discarded for at most `LINGER_SECONDS`, so
@@ -16,11 +16,12 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from backend.middleware.header_limits import MAX_HEADERS_BYTES, too_large
+from backend.errors import error_response
+from backend.middleware.header_limits import TOO_LARGE
 
-# The request line and the header lines with their separators: room for headers just within
-# MAX_HEADERS_BYTES, however many lines they take.
-MAX_REQUEST_HEAD_BYTES = 2 * MAX_HEADERS_BYTES
+# The request line and the header lines with their separators: room for the largest headers
+# the settings allow (a JWT_MAX_TOKEN_BYTES of 64 KiB and 32 KiB of others).
+MAX_REQUEST_HEAD_BYTES = 128 * 1024
 LINGER_SECONDS = 2.0
 
 
@@ -61,7 +62,12 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         self._refused = True
-        answer = too_large()
+        answer = error_response(
+            431,
+            TOO_LARGE,
+            headers={"Connection": "close"},
+            max_request_head_bytes=MAX_REQUEST_HEAD_BYTES,
+        )
         head = [STATUS_LINE[answer.status_code]]
         head += [name + b": " + value + b"\r\n" for name, value in answer.raw_headers]
         self.transport.write(b"".join([*head, b"\r\n", bytes(answer.body)]))

@@ -10,15 +10,19 @@ from pathlib import Path
 import httpx
 import pytest
 
-from backend.middleware.header_limits import MAX_HEADER_LINE_BYTES, MAX_HEADERS_BYTES
+from backend.config import Settings
+from backend.http_protocol import MAX_REQUEST_HEAD_BYTES
+from backend.main import create_app
+from backend.middleware.header_limits import HeaderLimits
 
 from processes import Server, running_server
-from support import SECRET, ApiUser, token_for
+from support import SECRET, ApiUser, make_settings, serving, token_for
 
+LIMITS = HeaderLimits(Settings.model_fields["jwt_max_token_bytes"].default)
 TOO_LARGE = {
     "error": "Request header fields are too large",
-    "max_header_line_bytes": MAX_HEADER_LINE_BYTES,
-    "max_headers_bytes": MAX_HEADERS_BYTES,
+    "max_header_line_bytes": LIMITS.max_line_bytes,
+    "max_headers_bytes": LIMITS.max_headers_bytes,
 }
 
 
@@ -49,12 +53,18 @@ def _answer_to_a_partial_head(server: Server, head: bytes) -> tuple[int, dict[st
 
 def test_an_endless_authorization_header_is_431_before_it_ends(server: Server) -> None:
     """The first 256 KiB of a header line that never ends (a 2 MB token, say) are enough."""
+    assert MAX_REQUEST_HEAD_BYTES < 256 * 1024
     head = b"GET /api/alice/tasks HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer "
     status, headers, body = _answer_to_a_partial_head(server, head + b"a" * 256 * 1024)
 
     assert status == 431
     assert headers["connection"] == "close"
-    assert json.loads(body) == {"detail": TOO_LARGE}
+    assert json.loads(body) == {
+        "detail": {
+            "error": "Request header fields are too large",
+            "max_request_head_bytes": MAX_REQUEST_HEAD_BYTES,
+        }
+    }
     assert httpx.get(f"{server.base_url}/healthz").status_code == 200
 
 
@@ -62,7 +72,7 @@ def test_a_header_line_over_its_limit_is_431_naming_it(server: Server) -> None:
     token = token_for("alice")
     response = httpx.get(
         f"{server.base_url}/api/alice/tasks",
-        headers={"Authorization": f"Bearer {token}", "X-Padding": "p" * MAX_HEADER_LINE_BYTES},
+        headers={"Authorization": f"Bearer {token}", "X-Padding": "p" * LIMITS.max_line_bytes},
     )
 
     assert response.status_code == 431
@@ -71,7 +81,7 @@ def test_a_header_line_over_its_limit_is_431_naming_it(server: Server) -> None:
 
 
 def test_headers_over_their_total_limit_are_431(server: Server) -> None:
-    padding = {f"X-Padding-{n}": "p" * 4000 for n in range(MAX_HEADERS_BYTES // 4000 + 1)}
+    padding = {f"X-Padding-{n}": "p" * 4000 for n in range(LIMITS.max_headers_bytes // 4000 + 1)}
     response = httpx.get(f"{server.base_url}/api/alice/tasks", headers=padding)
 
     assert response.status_code == 431
@@ -81,8 +91,8 @@ def test_headers_over_their_total_limit_are_431(server: Server) -> None:
 def test_headers_just_within_the_limits_are_served(server: Server) -> None:
     token = token_for("alice")
     headers = {"Authorization": f"Bearer {token}"}
-    line = MAX_HEADER_LINE_BYTES - len("x-padding-0")
-    while sum(len(k) + len(v) for k, v in headers.items()) + line + 12 < MAX_HEADERS_BYTES:
+    line = LIMITS.max_line_bytes - len("x-padding-0")
+    while sum(len(k) + len(v) for k, v in headers.items()) + line + 12 < LIMITS.max_headers_bytes:
         headers[f"X-Padding-{len(headers)}"] = "p" * line
 
     response = httpx.get(f"{server.base_url}/api/alice/tasks", headers=headers)
@@ -92,9 +102,28 @@ def test_headers_just_within_the_limits_are_served(server: Server) -> None:
 
 async def test_the_app_alone_applies_the_same_limits(alice: ApiUser) -> None:
     """Under any ASGI server (here, none), the app's own step answers the same 431."""
-    long_token = await alice.request("GET", headers={"Authorization": "Bearer " + "a" * 9000})
+    long_line = await alice.request("GET", headers={"X-Padding": "p" * LIMITS.max_line_bytes})
     many = await alice.request("GET", headers={f"X-Padding-{n}": "p" * 4000 for n in range(9)})
 
-    assert long_token.status_code == many.status_code == 431
-    assert long_token.json() == {"detail": {**TOO_LARGE, "header": "authorization"}}
+    assert long_line.status_code == many.status_code == 431
+    assert long_line.json() == {"detail": {**TOO_LARGE, "header": "x-padding"}}
     assert many.json() == {"detail": TOO_LARGE}
+
+
+async def test_a_longer_token_limit_makes_room_for_its_authorization_line(
+    database_url: str,
+) -> None:
+    """A token over 8 KiB is the token verifier's to refuse (401, saying it is too large),
+    whatever JWT_MAX_TOKEN_BYTES; only a header block over its limit is 431."""
+    settings = make_settings(database_url, jwt_max_token_bytes=16_384)
+    async with serving(create_app(settings)) as http:
+        within = await http.get(
+            "/api/alice/tasks", headers={"Authorization": "Bearer " + "a" * 16_000}
+        )
+        beyond = await http.get(
+            "/api/alice/tasks", headers={"Authorization": "Bearer " + "a" * 16_500}
+        )
+
+    assert within.status_code == beyond.status_code == 401
+    assert "too large" not in within.headers["www-authenticate"]
+    assert "too large" in beyond.headers["www-authenticate"]

@@ -26,7 +26,7 @@ from backend.metrics import Metrics
 from backend.middleware import auth
 from backend.middleware.body_limit import BodySizeLimit
 from backend.middleware.exchange import Exchange
-from backend.middleware.header_limits import bound_headers
+from backend.middleware.header_limits import HeaderLimits
 from backend.middleware.rate_limit import RateLimitGate
 from backend.middleware.security_headers import secured
 from backend.middleware.telemetry import REQUEST_ID_HEADER, RequestTelemetry, request_id
@@ -68,11 +68,12 @@ class Edge:
         self.app = app
         self.telemetry = RequestTelemetry(metrics, access_log)
         self.body_limit = BodySizeLimit(settings.max_body_bytes)
+        header_limits = HeaderLimits(settings.jwt_max_token_bytes)
         rate_limit = RateLimitGate(settings, metrics) if settings.rate_limit_enabled else None
         self.steps: tuple[Step, ...] = tuple(
             step
             for step in (
-                bound_headers,  # 431 for headers over their limits, before anything reads them
+                header_limits,  # 431 for headers over their limits, before anything reads them
                 auth.identify,  # who is asking: the bearer token, verified once
                 rate_limit,  # counts the request against the caller's quota, or their IP's
                 auth.require,  # 401 for an /api/ request without a valid token

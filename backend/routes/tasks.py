@@ -62,7 +62,7 @@ TaskId = Annotated[
 # Documented here, checked by `etags` (400) on both ways in: the grammar and the size limit.
 _ENTITY_TAG_LIST_SCHEMA = {
     "pattern": ENTITY_TAG_LIST,
-    "maxLength": MAX_HEADER_LINE_BYTES - len("If-None-Match"),
+    "maxLength": MAX_HEADER_LINE_BYTES - len("if-none-match"),
 }
 IfMatch = Annotated[
     str | None,
