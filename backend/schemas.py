@@ -45,10 +45,15 @@ def is_canonical_whole_number(text: str) -> bool:
 
 
 def _canonical_whole_number(value: object) -> object:
+    """A negative number goes on to its bound, whose message says what is allowed (`-0` aside,
+    which is not canonical)."""
     if isinstance(value, str) and not is_canonical_whole_number(value):
+        magnitude = value.removeprefix("-")
+        if magnitude != value and magnitude != "0" and is_canonical_whole_number(magnitude):
+            return value
         raise PydanticCustomError(
             "canonical_whole_number",
-            "Input should be a whole number in ASCII digits, with no sign, spaces, "
+            "Input should be a valid integer in plain ASCII digits, with no sign, spaces, "
             "underscores, decimal point or leading zeros",
         )
     return value

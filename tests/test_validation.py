@@ -217,7 +217,19 @@ async def test_titles_blank_by_pythons_whitespace_are_422_as_the_schema_says(
 
 
 # What pydantic's lax int reads as 1 (or 10), and what no client means by it.
-_NON_CANONICAL_NUMBERS = ["+1", "1_0", "1.0", " 1", "1 ", "01", "\u0661", "\uff11", "0x1", "1e0"]
+_NON_CANONICAL_NUMBERS = [
+    "+1",
+    "-0",
+    "1_0",
+    "1.0",
+    " 1",
+    "1 ",
+    "01",
+    "\u0661",
+    "\uff11",
+    "0x1",
+    "1e0",
+]
 
 
 @pytest.mark.parametrize("task_id", _NON_CANONICAL_NUMBERS)
