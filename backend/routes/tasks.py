@@ -70,7 +70,10 @@ IfMatch = Annotated[
         alias="If-Match",
         description="Write only if the task's current `ETag` is one of these (or `*`); "
         f"otherwise 412. Without it, the last write wins. At most {MAX_ENTITY_TAGS} tags.",
-        openapi_examples={"etag": {"value": '"42.3"'}},
+        openapi_examples={
+            "etag": {"summary": "The ETag the client read", "value": '"42.3"'},
+            "any": {"summary": "Any version, if the task exists", "value": "*"},
+        },
         json_schema_extra=_ENTITY_TAG_LIST_SCHEMA,
     ),
 ]
