@@ -42,7 +42,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
             port=args.port or settings.port,
             workers=workers,
             loop="uvloop",
-            http="httptools",
+            http="backend.http_protocol:BoundedHttpToolsProtocol",
             log_config=build_log_config(settings),
             log_level=settings.log_level.lower(),
             access_log=False,
