@@ -43,7 +43,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> None:
             workers=workers,
             # uvloop where it is installed (not on Windows or PyPy), else asyncio's own loop.
             loop="auto",
-            http="httptools",
+            http="backend.http_protocol:BoundedHttpToolsProtocol",
             log_config=build_log_config(settings),
             log_level=settings.log_level.lower(),
             access_log=False,

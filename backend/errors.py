@@ -22,6 +22,8 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.routing import compile_path
 
+from backend import standard_json
+
 logger = logging.getLogger("backend.errors")
 
 DATABASE_RETRY_AFTER_SECONDS = 2
@@ -107,8 +109,10 @@ async def _validation_error(_request: Request, exc: Exception) -> Response:
         reason = malformed.get("ctx", {}).get("error", "invalid JSON")
         return error_response(400, "Request body is not valid JSON", reason=str(reason))
     # The stdlib encoder, not orjson: the errors echo the input, which may hold what orjson
-    # refuses (integers over 64 bits, lone surrogates). This path is not a hot one.
-    body = json.dumps({"detail": jsonable_encoder(errors)}, ensure_ascii=True)
+    # refuses (integers over 64 bits, lone surrogates). This path is not a hot one. Standard
+    # JSON only: a non-finite float in the input is echoed as null, never as `NaN`.
+    detail = standard_json.finite(jsonable_encoder(errors))
+    body = json.dumps({"detail": detail}, ensure_ascii=True, allow_nan=False)
     return Response(body, status_code=422, media_type="application/json")
 
 

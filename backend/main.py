@@ -18,6 +18,7 @@ from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
 from backend.access_log import AccessLog
+from backend.app_state import AppState
 from backend.config import Settings
 from backend.db import open_runner
 from backend.errors import install_error_handlers
@@ -150,6 +151,7 @@ def create_app(
         # on every request; the API reports through Prometheus and its JSON logs instead.
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
+    app.state = AppState({key: app.state[key] for key in app.state})
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.readiness = Readiness(settings.readiness_timeout_seconds)

@@ -9,7 +9,6 @@ after a failure Redis is left alone for a moment so an outage costs no latency p
 
 import logging
 import time
-from dataclasses import dataclass
 from typing import NamedTuple, Protocol
 
 from redis.asyncio import Redis
@@ -35,18 +34,19 @@ return {count, ttl}
 """
 
 
-@dataclass(frozen=True, slots=True)
 class Policy:
-    """A quota: `quota` requests per `window` seconds, named in the RateLimit headers."""
+    """A quota: `quota` requests per `window` seconds, with the IETF httpapi-ratelimit-headers
+    it is named in, built once (they go on every response)."""
 
-    name: str
-    quota: int
-    window: int
+    __slots__ = ("name", "policy_header", "quota", "state_format", "window")
 
-    @property
-    def header(self) -> bytes:
-        """The `RateLimit-Policy` value (IETF httpapi-ratelimit-headers)."""
-        return f'"{self.name}";q={self.quota};w={self.window}'.encode()
+    def __init__(self, name: str, quota: int, window: int) -> None:
+        self.name = name
+        self.quota = quota
+        self.window = window
+        self.policy_header = (b"ratelimit-policy", f'"{name}";q={quota};w={window}'.encode())
+        # The `RateLimit` value, given what is left and the seconds until the window resets.
+        self.state_format = f'"{name}";r=%d;t=%d'.encode()
 
 
 class Decision(NamedTuple):

@@ -9,10 +9,14 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
     StrictBool,
     StringConstraints,
     model_validator,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from backend.models import DESCRIPTION_MAX_LENGTH, TITLE_MAX_LENGTH
 
@@ -27,6 +31,57 @@ NO_NUL = r"^[^\x00]*$"
 WHITESPACE = r"\t\n\x0b\x0c\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 # No NUL, and at least one character that is not whitespace.
 NOT_BLANK = rf"^[^\x00]*[^{WHITESPACE}\x00][^\x00]*$"
+
+
+# A whole number in a path or query: ASCII digits, no sign, no leading zero (`0` itself aside),
+# no spaces or underscores; what `is_canonical_whole_number` checks, for the OpenAPI document.
+CANONICAL_WHOLE_NUMBER = r"^(0|[1-9][0-9]*)$"
+
+
+def is_canonical_whole_number(text: str) -> bool:
+    """`text` is a whole number as `CANONICAL_WHOLE_NUMBER` spells it (string methods, no
+    regex: the lean handlers check every id and page bound with it)."""
+    return text.isascii() and text.isdigit() and (text[0] != "0" or text == "0")
+
+
+def _canonical_whole_number(value: object) -> object:
+    """A negative number goes on to its bound, whose message says what is allowed (`-0` aside,
+    which is not canonical)."""
+    if isinstance(value, str) and not is_canonical_whole_number(value):
+        magnitude = value.removeprefix("-")
+        if magnitude != value and magnitude != "0" and is_canonical_whole_number(magnitude):
+            return value
+        raise PydanticCustomError(
+            "canonical_whole_number",
+            "Input should be a valid integer in plain ASCII digits, with no sign, spaces, "
+            "underscores, decimal point or leading zeros",
+        )
+    return value
+
+
+class CanonicalDigits:
+    """`Annotated` metadata for an integer path or query parameter: refuses the text pydantic's
+    lax int would read as another number (`2_22`, `+222`, `222.0`, ` 222`, `0222`, fullwidth or
+    Arabic-Indic digits), and documents the digits in the OpenAPI schema.
+
+    Put bounds before it (`Annotated[int, Interval(...), CANONICAL_DIGITS]`): after it, pydantic
+    2.14 writes them into the schema as `ge`/`le` instead of `minimum`/`maximum`.
+    """
+
+    def __get_pydantic_core_schema__(
+        self, source: type[Any], handler: GetCoreSchemaHandler
+    ) -> CoreSchema:
+        return core_schema.no_info_before_validator_function(
+            _canonical_whole_number, handler(source)
+        )
+
+    def __get_pydantic_json_schema__(
+        self, schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return {**handler(schema), "pattern": CANONICAL_WHOLE_NUMBER}
+
+
+CANONICAL_DIGITS = CanonicalDigits()
 
 
 def _strip_title(value: str) -> str:

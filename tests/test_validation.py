@@ -1,5 +1,6 @@
 """Bad input: a clear 4xx that says what to fix, and nothing stored."""
 
+import json
 import re
 from typing import Any
 
@@ -213,3 +214,131 @@ async def test_titles_blank_by_pythons_whitespace_are_422_as_the_schema_says(
 
     assert response.status_code == 422
     assert re.fullmatch(pattern, blank) is None
+
+
+# What pydantic's lax int reads as 1 (or 10), and what no client means by it.
+_NON_CANONICAL_NUMBERS = [
+    "+1",
+    "-0",
+    "1_0",
+    "1.0",
+    " 1",
+    "1 ",
+    "01",
+    "\u0661",
+    "\uff11",
+    "0x1",
+    "1e0",
+]
+
+
+@pytest.mark.parametrize("task_id", _NON_CANONICAL_NUMBERS)
+async def test_task_ids_not_in_canonical_digits_are_422_and_touch_nothing(
+    alice: ApiUser, task_id: str
+) -> None:
+    for _ in range(10):
+        await alice.create(title="Kept")
+    before = (await alice.request("GET")).json()
+
+    for method, suffix in [
+        ("GET", f"/{task_id}"),
+        ("PUT", f"/{task_id}"),
+        ("PATCH", f"/{task_id}"),
+        ("DELETE", f"/{task_id}"),
+        ("PATCH", f"/{task_id}/complete"),
+    ]:
+        body = {"title": "Overwritten"} if method in ("PUT", "PATCH") else None
+        response = await alice.request(method, suffix, json=body)
+        assert response.status_code == 422, (method, task_id, response.text)
+        error = response.json()["detail"][0]
+        assert error["loc"] == ["path", "task_id"]
+        assert error["type"] == "canonical_whole_number"
+        assert "ASCII digits" in error["msg"]
+    assert (await alice.request("GET")).json() == before
+
+
+@pytest.mark.parametrize("field", ["limit", "offset"])
+@pytest.mark.parametrize("value", _NON_CANONICAL_NUMBERS)
+async def test_page_bounds_not_in_canonical_digits_are_422(
+    alice: ApiUser, field: str, value: str
+) -> None:
+    for params in ({field: value}, {field: value, "search": "x"}):
+        response = await alice.request("GET", params=params)
+
+        assert response.status_code == 422, (params, response.text)
+        assert response.json()["detail"][0]["loc"] == ["query", field]
+
+
+async def test_zero_is_a_canonical_offset(alice: ApiUser) -> None:
+    response = await alice.request("GET", params={"offset": "0", "limit": "1"})
+
+    assert response.status_code == 200
+
+
+async def test_the_openapi_document_gives_the_digits_of_every_integer_parameter(
+    alice: ApiUser,
+) -> None:
+    document = (await alice.client.get("/openapi.json")).json()
+    integers = [
+        parameter["schema"]
+        for operations in document["paths"].values()
+        for operation in operations.values()
+        for parameter in operation.get("parameters", [])
+        if parameter["schema"].get("type") == "integer"
+    ]
+
+    assert len(integers) >= 7  # task_id of five operations, limit, offset
+    for schema in integers:
+        assert schema["pattern"] == "^(0|[1-9][0-9]*)$"
+        assert {"minimum", "maximum"} <= schema.keys()
+        assert re.fullmatch(schema["pattern"], "2_22") is None
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b'{"title": "x", "completed": NaN}', "NaN is not a JSON value"),
+        (b'{"title": NaN}', "NaN is not a JSON value"),
+        (b'{"title": "x", "completed": Infinity}', "Infinity is not a JSON value"),
+        (b'{"title": "x", "description": -Infinity}', "-Infinity is not a JSON value"),
+        (b'{"title": "x", "completed": 1e400}', "the number 1e400 is too large"),
+        (b'{"title": "x", "x": [-1E+999]}', "the number -1E+999 is too large"),
+    ],
+)
+async def test_non_standard_json_numbers_are_400_on_every_write(
+    alice: ApiUser, body: bytes, reason: str
+) -> None:
+    task = await alice.create(title="Kept")
+    json_type = {"Content-Type": "application/json"}
+
+    for method, suffix in [
+        ("POST", ""),
+        ("PUT", f"/{task['id']}"),
+        ("PATCH", f"/{task['id']}"),
+        ("PATCH", f"/{task['id']}/complete"),
+    ]:
+        response = await alice.request(method, suffix, content=body, headers=json_type)
+        assert response.status_code == 400, (method, response.text)
+        assert response.json()["detail"] == {
+            "error": "Request body is not valid JSON",
+            "reason": reason,
+        }
+    assert (await alice.request("GET")).json() == [task]
+
+
+async def test_a_422_echoing_input_is_standard_json(alice: ApiUser) -> None:
+    """Every 422 body parses with a strict parser (a browser's `JSON.parse`)."""
+    responses = [
+        await alice.request("POST", content=b'{"title": 1.5e308, "completed": -0.0}'),
+        await alice.request("POST", content=b'{"title": ["\\ud800", 1e-400]}'),
+        await alice.request("GET", params={"limit": "NaN"}),
+        await alice.request("GET", "/Infinity"),
+    ]
+
+    for response in responses:
+        assert response.status_code == 422
+        json.loads(response.content, parse_constant=_refuse)
+
+
+def _refuse(name: str) -> None:
+    raise AssertionError(f"{name} in a response body")

@@ -27,6 +27,7 @@ from backend.middleware import auth
 from backend.middleware.body_limit import BodySizeLimit
 from backend.middleware.exchange import Exchange
 from backend.middleware.forwarded_scheme import ForwardedScheme
+from backend.middleware.header_limits import HeaderLimits
 from backend.middleware.rate_limit import RateLimitGate
 from backend.middleware.security_headers import secured
 from backend.middleware.telemetry import REQUEST_ID_HEADER, RequestTelemetry, request_id
@@ -68,16 +69,17 @@ class Edge:
         self.app = app
         self.telemetry = RequestTelemetry(metrics, access_log)
         self.body_limit = BodySizeLimit(settings.max_body_bytes)
+        header_limits = HeaderLimits(settings.jwt_max_token_bytes)
         rate_limit = RateLimitGate(settings, metrics) if settings.rate_limit_enabled else None
         forwarded = ForwardedScheme(settings.trusted_proxies) if settings.trusted_proxies else None
         self.steps: tuple[Step, ...] = tuple(
             step
             for step in (
+                header_limits,  # 431 for headers over their limits, before anything reads them
                 forwarded,  # behind a trusted TLS proxy, the client's https
                 auth.identify,  # who is asking: the bearer token, verified once
                 rate_limit,  # counts the request against the caller's quota, or their IP's
                 auth.require,  # 401 for an /api/ request without a valid token
-                self.body_limit,  # 413 for a declared body over the limit
             )
             if step is not None
         )
@@ -117,8 +119,8 @@ class Edge:
             request_id_var.reset(context_token)
 
     async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """The steps, then the app (reading the body through the size limit), with any
-        unexpected error answered."""
+        """The steps, then the body limit (413 for a body over it, however framed), then the
+        app, with any unexpected error answered."""
         exchange: Exchange = scope[_EXCHANGE]
         try:
             for step in self.steps:
@@ -126,7 +128,11 @@ class Edge:
                 if answer is not None:
                     await answer(scope, receive, send)
                     return
-            await self.app(scope, self.body_limit.limited(receive), send)
+            bounded = await self.body_limit.bounded(scope, receive)
+            if isinstance(bounded, Response):
+                await bounded(scope, receive, send)
+                return
+            await self.app(scope, bounded, send)
         except Exception as exc:
             if exchange.started:
                 raise

@@ -15,7 +15,7 @@ from backend.client_address import ClientAddress
 from backend.config import Settings
 from backend.errors import error_response
 from backend.metrics import Metrics
-from backend.middleware.exchange import Exchange, Header
+from backend.middleware.exchange import Exchange
 from backend.rate_limit import Decision, Policy, RateLimiter
 from backend.tokens import AuthenticatedUser
 
@@ -32,11 +32,6 @@ class RateLimitGate:
         self.reads = Policy("reads", settings.rate_limit_reads, window)
         self.writes = Policy("writes", settings.rate_limit_writes, window)
         self.anonymous = Policy("anonymous", settings.rate_limit_anonymous, window)
-        # Per policy, built once: its `RateLimit-Policy` header and its name for `RateLimit`.
-        self._policy_headers = {
-            policy: ((b"ratelimit-policy", policy.header), policy.name.encode())
-            for policy in (self.reads, self.writes, self.anonymous)
-        }
         self.client_address = ClientAddress(settings.trusted_proxies)
 
     async def __call__(self, scope: Scope, exchange: Exchange) -> Response | None:
@@ -50,8 +45,8 @@ class RateLimitGate:
             if self.metrics is not None:
                 self.metrics.rate_limit_fail_open.inc()
             return None
-        policy_header, policy_name = self._policy_headers[policy]
-        exchange.headers += (policy_header, _state_header(policy_name, decision))
+        state = policy.state_format % (decision.remaining, decision.reset_after)
+        exchange.headers += (policy.policy_header, (b"ratelimit", state))
         return None if decision.allowed else self._refusal(policy, decision)
 
     def _key_and_policy(self, scope: Scope, exchange: Exchange) -> tuple[str, Policy]:
@@ -71,8 +66,3 @@ class RateLimitGate:
             policy=policy.name,
             retry_after=decision.reset_after,
         )
-
-
-def _state_header(policy_name: bytes, decision: Decision) -> Header:
-    """The `RateLimit` value: what is left of the quota and seconds until the window resets."""
-    return b"ratelimit", b'"%s";r=%d;t=%d' % (policy_name, decision.remaining, decision.reset_after)

@@ -21,8 +21,11 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
+from starlette.types import Message
 
+from backend import standard_json
 from backend.dependencies.tasks import is_json_content_type
+from backend.schemas import is_canonical_whole_number
 from backend.tokens import AuthenticatedUser
 
 LeanHandler = Callable[[Request], Awaitable[Response | None]]
@@ -43,21 +46,42 @@ def lean(handler: LeanHandler) -> Callable[[_Endpoint], _Endpoint]:
     return register
 
 
+class StandardJsonRequest(Request):
+    """A request whose body FastAPI reads as standard JSON only (`standard_json`)."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = standard_json.loads(await self.body())
+        return self._json
+
+
+async def _for_fastapi(request: Request) -> Request:
+    """The request as FastAPI's own handler gets it: its body (cached, if a lean handler read
+    it) replayed to a `StandardJsonRequest`. Only requests that FastAPI handles pay for it."""
+    body = await read_body(request)
+    if body is None:
+        return request
+
+    async def replay() -> Message:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return StandardJsonRequest(request.scope, replay)
+
+
 class LeanRoute(APIRoute):
-    """An `APIRoute` whose handler answers through the endpoint's lean handler when it can."""
+    """An `APIRoute` whose handler answers through the endpoint's lean handler when it can;
+    FastAPI's own handler reads JSON bodies as standard JSON, as the lean handlers do."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         full_handler = super().get_route_handler()
         lean_handler = _LEAN_HANDLERS.get(self.endpoint)
-        if lean_handler is None:
-            return full_handler
 
         async def handle(request: Request) -> Response:
-            if request.app.state.settings.lean_handlers_enabled:
+            if lean_handler is not None and request.app.state.settings.lean_handlers_enabled:
                 response = await lean_handler(request)
                 if response is not None:
                     return response
-            return await full_handler(request)
+            return await full_handler(await _for_fastapi(request))
 
         return handle
 
@@ -71,11 +95,8 @@ def path_owner(request: Request) -> AuthenticatedUser | None:
 
 
 def whole_number(text: str, low: int, high: int) -> int | None:
-    """`text` as an int in [low, high] when written canonically: ASCII digits, no sign, no
-    leading zero."""
-    if not (text.isascii() and text.isdigit()) or len(text) > len(str(high)):
-        return None
-    if text.startswith("0") and text != "0":
+    """`text` as an int in [low, high] when written canonically (`WholeNumber`'s rule)."""
+    if len(text) > len(str(high)) or not is_canonical_whole_number(text):
         return None
     value = int(text)
     return value if low <= value <= high else None

@@ -73,6 +73,10 @@ _AUTH: Responses = {
     403: _error("The path's `{user_id}` is not the caller."),
     # Any request, even one whose operation takes no body, is refused when its body is too big.
     413: _error("The body is over the size limit (1 MiB by default)."),
+    431: _error(
+        "A header line is over 8 KiB, or all headers together are over 32 KiB (`header` names "
+        "the line that is too long)."
+    ),
     429: _error(
         "Over the rate limit (per user, stricter for writes; per client IP without a token).",
         **{
@@ -91,6 +95,12 @@ _NOT_FOUND: Responses = {404: _error("No such task among the caller's tasks.")}
 _BODY: Responses = {
     400: _error("The body is not valid JSON."),
     415: _error("The body is not sent as JSON."),
+}
+_PRECONDITIONS: Responses = {
+    400: _error(
+        "The precondition header is not `*` or a list of at most 64 entity tags "
+        "(`header` names it)."
+    ),
 }
 _STALE: Responses = {
     412: _error(
@@ -143,18 +153,21 @@ GET_RESPONSES: Responses = {
     },
     **_AUTH,
     **_NOT_FOUND,
+    **_PRECONDITIONS,
 }
 WRITE_RESPONSES: Responses = {
     200: {"description": "The task as written.", "headers": {"ETag": ETAG}, "links": TASK_LINKS},
     **_AUTH,
     **_NOT_FOUND,
     **_BODY,
+    400: _error("The body is not valid JSON, or the precondition header is malformed."),
     **_STALE,
 }
 DELETE_RESPONSES: Responses = {
     204: {"description": "Deleted."},
     **_AUTH,
     **_NOT_FOUND,
+    **_PRECONDITIONS,
     **_STALE,
 }
 

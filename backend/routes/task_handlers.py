@@ -102,11 +102,12 @@ async def create_once(
 
 
 async def get(tasks: OwnedTasks, task_id: int, if_none_match: str | None) -> Response:
+    cached = none_match(if_none_match)
     row = await tasks.get(task_id)
     if row is None:
         return not_found(task_id)
     etag = task_etag(row)
-    if none_match(if_none_match, etag):
+    if cached is not None and ("*" in cached or etag in cached):
         return Response(status_code=304, headers={"ETag": etag})
     return task_json(row)
 

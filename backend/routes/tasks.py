@@ -12,6 +12,7 @@ import functools
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
+from annotated_types import Interval
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
 from backend.dependencies.tasks import (
@@ -24,6 +25,8 @@ from backend.dependencies.tasks import (
     owner_idempotency_keys,
     require_json_body,
 )
+from backend.etags import ENTITY_TAG_LIST, MAX_ENTITY_TAGS
+from backend.middleware.header_limits import MAX_HEADER_LINE_BYTES
 from backend.routes import openapi_docs as docs
 from backend.routes import task_handlers as handlers
 from backend.routes.lean import (
@@ -36,6 +39,7 @@ from backend.routes.lean import (
     whole_number,
 )
 from backend.schemas import (
+    CANONICAL_DIGITS,
     TaskCompletion,
     TaskCreate,
     TaskPatch,
@@ -53,22 +57,35 @@ DEFAULT_SORT = TaskSort.CREATED_AT_DESC
 DEFAULT_LIMIT = 100
 MAX_LIST_LIMIT = 500
 MAX_LIST_OFFSET = 2**31 - 1
-TaskId = Annotated[int, Path(ge=1, le=MAX_TASK_ID, description="The task's id.")]
+TaskId = Annotated[
+    int, Interval(ge=1, le=MAX_TASK_ID), CANONICAL_DIGITS, Path(description="The task's id.")
+]
+# Documented here, checked by `etags` (400) on both ways in: the grammar and the size limit.
+_ENTITY_TAG_LIST_SCHEMA = {
+    "pattern": ENTITY_TAG_LIST,
+    "maxLength": MAX_HEADER_LINE_BYTES - len("if-none-match"),
+}
 IfMatch = Annotated[
     str | None,
     Header(
         alias="If-Match",
         description="Write only if the task's current `ETag` is one of these (or `*`); "
-        "otherwise 412. Without it, the last write wins.",
-        openapi_examples={"etag": {"value": '"42.3"'}},
+        f"otherwise 412. Without it, the last write wins. At most {MAX_ENTITY_TAGS} tags.",
+        openapi_examples={
+            "etag": {"summary": "The ETag the client read", "value": '"42.3"'},
+            "any": {"summary": "Any version, if the task exists", "value": "*"},
+        },
+        json_schema_extra=_ENTITY_TAG_LIST_SCHEMA,
     ),
 ]
 IfNoneMatch = Annotated[
     str | None,
     Header(
         alias="If-None-Match",
-        description="304 with no body when the task's current `ETag` is one of these.",
+        description="304 with no body when the task's current `ETag` is one of these. "
+        f"At most {MAX_ENTITY_TAGS} tags.",
         openapi_examples={"etag": {"value": '"42.3"'}},
+        json_schema_extra=_ENTITY_TAG_LIST_SCHEMA,
     ),
 ]
 _JSON_BODY = [Depends(require_json_body)]
@@ -150,10 +167,16 @@ async def list_tasks(
         Query(description="Sort field, `-` for descending; ties are broken by id."),
     ] = DEFAULT_SORT,
     limit: Annotated[
-        int, Query(ge=1, le=MAX_LIST_LIMIT, description=f"Page size, 1-{MAX_LIST_LIMIT}.")
+        int,
+        Interval(ge=1, le=MAX_LIST_LIMIT),
+        CANONICAL_DIGITS,
+        Query(description=f"Page size, 1-{MAX_LIST_LIMIT}."),
     ] = DEFAULT_LIMIT,
     offset: Annotated[
-        int, Query(ge=0, le=MAX_LIST_OFFSET, description="Tasks to skip before the page.")
+        int,
+        Interval(ge=0, le=MAX_LIST_OFFSET),
+        CANONICAL_DIGITS,
+        Query(description="Tasks to skip before the page."),
     ] = 0,
 ) -> Response:
     """One page of the caller's tasks; `X-Total-Count` and `Link` describe the whole list."""
