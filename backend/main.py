@@ -29,7 +29,7 @@ from backend.metrics import Metrics
 from backend.middleware.edge import Edge
 from backend.rate_limit import build_rate_limiter
 from backend.routes import operations, tasks
-from backend.routes.docs_pages import add_docs_pages
+from backend.routes.docs_pages import OPENAPI_PATH, add_docs_pages
 from backend.routes.openapi_docs import serve_tidy_openapi
 from backend.schema_revision import SchemaRevision, code_revisions
 from backend.tokens import KeySource, SecretKeySource, TokenVerifier
@@ -143,10 +143,12 @@ def create_app(
         version="0.1.0",
         summary="Per-user tasks behind Better Auth JWTs.",
         lifespan=lifespan,
-        # FastAPI's own /docs and /redoc would load their assets from a CDN: docs_pages.py.
+        # FastAPI's own /docs and /redoc would load their assets from a CDN, and its routes
+        # for them and /openapi.json would come first, matched in vain before every task
+        # request: docs_pages.py serves all three, after the task routes.
         docs_url=None,
         redoc_url=None,
-        openapi_url="/openapi.json" if docs else None,
+        openapi_url=None,
         # FastAPI's native OpenTelemetry looks up three global providers (environment reads)
         # on every request; the API reports through Prometheus and its JSON logs instead.
         telemetry={"tracing": False, "metrics": False, "logs": False},
@@ -160,8 +162,8 @@ def create_app(
     if metrics is not None:
         app.include_router(operations.metrics_router)
     serve_tidy_openapi(app)
-    if app.openapi_url is not None:
-        add_docs_pages(app, app.openapi_url)
+    if docs:
+        add_docs_pages(app, OPENAPI_PATH)
     install_error_handlers(app)
 
     app.add_middleware(Edge, settings=settings, metrics=metrics, access_log=access_log)

@@ -85,6 +85,8 @@ def _reason(settings: Settings, error: BaseException) -> str:
         return "connection refused: is the server running on that port?"
     if isinstance(error, TimeoutError):
         return f"no answer within DB_CONNECT_TIMEOUT={settings.db_connect_timeout:g} seconds"
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return f"certificate verify failed: {error.verify_message}"
     if isinstance(error, ssl.SSLError):
         return f"TLS failed: {error.reason or error}"
     if isinstance(error, asyncpg.PostgresError | sqlite3.Error):

@@ -1,4 +1,5 @@
-"""`/docs` (Swagger UI) and `/redoc`, with their scripts, styles and icon served by the API.
+"""`/openapi.json`, `/docs` (Swagger UI) and `/redoc`, with their scripts, styles and icon
+served by the API, on routes added after the task routes (Starlette tries routes in order).
 
 FastAPI's own pages load these from a CDN: offline, or behind a network that blocks it, they
 were blank. The assets come from the pinned `fastapi-offline` wheel (Swagger UI 5, ReDoc 2),
@@ -10,11 +11,12 @@ from importlib.resources import files
 
 from fastapi import FastAPI, Request
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.responses import Response
 from starlette.staticfiles import PathLike, StaticFiles
 from starlette.types import Scope
 
+OPENAPI_PATH = "/openapi.json"
 SWAGGER_UI_PATH = "/docs"
 REDOC_PATH = "/redoc"
 ASSETS_PATH = "/docs/assets"
@@ -46,7 +48,20 @@ class _Assets(StaticFiles):
 
 
 def add_docs_pages(app: FastAPI, openapi_url: str) -> None:
-    """Serve Swagger UI and ReDoc for `openapi_url`, and their assets, from `app` itself."""
+    """Serve the OpenAPI document at `openapi_url`, Swagger UI and ReDoc for it, and their
+    assets, from `app` itself."""
+    app.openapi_url = openapi_url
+
+    @app.get(openapi_url, include_in_schema=False)
+    async def openapi_document(request: Request) -> JSONResponse:
+        schema = app.openapi()
+        root = request.scope.get("root_path", "").rstrip("/")
+        if root and app.root_path_in_servers:
+            servers = schema.get("servers", [])
+            if root not in {server.get("url") for server in servers}:
+                schema = {**schema, "servers": [{"url": root}, *servers]}
+        return JSONResponse(schema)
+
     app.mount(ASSETS_PATH, _Assets(directory=ASSETS_DIRECTORY), name="docs-assets")
 
     @app.get(SWAGGER_UI_PATH, include_in_schema=False)
