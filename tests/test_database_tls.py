@@ -169,7 +169,9 @@ async def test_verify_full_with_the_ca_file_serves_over_tls(
         assert (await readiness_through_the_pool(url))["database"] == "ok"
 
 
-def test_migrate_command_verifies_the_certificate(tls_cluster: TlsCluster, empty_home: Path) -> None:
+def test_migrate_command_verifies_the_certificate(
+    tls_cluster: TlsCluster, empty_home: Path
+) -> None:
     good = tls_cluster.url(f"sslmode=verify-full&sslrootcert={tls_cluster.ca_file}")
     wrong_host = tls_cluster.url(
         f"sslmode=verify-full&sslrootcert={tls_cluster.ca_file}", WRONG_HOST

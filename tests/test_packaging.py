@@ -1,5 +1,6 @@
 """The files that describe the project agree with each other."""
 
+import os
 import re
 import shutil
 import subprocess
@@ -66,8 +67,15 @@ def make_dry_run(tmp_path: Path, target: str) -> str:
     """What `make TARGET` would run on a fresh clone (no .venv yet), without running it."""
     for name in ("Makefile", "pyproject.toml", "constraints.txt"):
         shutil.copy(ROOT / name, tmp_path / name)
+    # As a top-level make (not one inside `make test`, which would print its directories).
+    environment = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL")}
     completed = subprocess.run(
-        ["make", "-n", target], cwd=tmp_path, capture_output=True, text=True, check=True
+        ["make", "-n", target],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return completed.stdout
 

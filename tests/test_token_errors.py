@@ -1,4 +1,5 @@
-"""No PyJWT exception can become a 500: every class maps to 401 or 503, as README.md shows."""
+"""No PyJWT exception can become a 500: each class is a 401 or a 503, as docs/authentication.md
+shows."""
 
 import re
 from pathlib import Path
@@ -12,7 +13,7 @@ from backend.tokens import TokenVerifier, auth_error_from_pyjwt
 
 from support import token_for
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+TABLE = Path(__file__).resolve().parents[1] / "docs" / "authentication.md"
 
 
 def pyjwt_error_classes() -> list[type[jwt.PyJWTError]]:
@@ -80,7 +81,7 @@ async def test_every_pyjwt_error_is_answered_401_or_503(app: FastAPI, client: As
 
 
 def test_readme_shows_the_mapping_of_every_class() -> None:
-    rows = dict(re.findall(r"^\| `(\w+)` \| (\d{3}) \|", README.read_text(), flags=re.MULTILINE))
+    rows = dict(re.findall(r"^\| `(\w+)` \| (\d{3}) \|", TABLE.read_text(), flags=re.MULTILINE))
 
     for error_class in pyjwt_error_classes():
         status = str(auth_error_from_pyjwt(error_class("exp")).status)
