@@ -36,7 +36,7 @@ _ROW = {
 }
 
 
-class _AnsweringRunner:
+class AnsweringRunner:
     """A runner whose every statement returns the same task at once."""
 
     async def one_or_none(self, _statement: object, _params: object) -> dict[str, Any]:
@@ -58,11 +58,11 @@ class _AnsweringRunner:
         return None
 
 
-async def _already_provisioned(_user: object) -> None:
+async def already_provisioned(_user: object) -> None:
     return None
 
 
-def _request(method: str, path: str, body: bytes, token: str) -> dict[str, Any]:
+def request_scope(method: str, path: str, body: bytes, token: str) -> dict[str, Any]:
     return {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -101,13 +101,13 @@ async def _measure_app(app: Any, requests: int) -> dict[str, float]:
     token = mint_token(SECRET, user_id="bench-user")
     results = {}
     async with app.router.lifespan_context(app):
-        app.state.runner = _AnsweringRunner()
-        app.state.user_provisioner.ensure = _already_provisioned
+        app.state.runner = AnsweringRunner()
+        app.state.user_provisioner.ensure = already_provisioned
         for name, method, path, body in (
             ("get", "GET", "/api/bench-user/tasks/1", b""),
             ("create", "POST", "/api/bench-user/tasks", b'{"title": "A task"}'),
         ):
-            call = _caller(app, _request(method, path, body, token), body)
+            call = caller(app, request_scope(method, path, body, token), body)
             for _ in range(500):
                 await call()
             best = float("inf")
@@ -120,7 +120,7 @@ async def _measure_app(app: Any, requests: int) -> dict[str, float]:
     return results
 
 
-def _caller(app: Any, scope: dict[str, Any], body: bytes) -> Callable[[], Awaitable[None]]:
+def caller(app: Any, scope: dict[str, Any], body: bytes) -> Callable[[], Awaitable[None]]:
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": body, "more_body": False}
 
