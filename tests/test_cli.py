@@ -137,6 +137,7 @@ def unreachable_postgres(postgres_dsn: str, closed_port: int) -> dict[str, tuple
     }
 
 
+@pytest.mark.direct_postgres  # PostgreSQL's own words for a missing database, not PgBouncer's
 @pytest.mark.parametrize("command", ["serve", "migrate"])
 @pytest.mark.parametrize("case", ["refused", "no host", "no database"])
 def test_an_unreachable_postgresql_is_one_line_naming_the_setting(

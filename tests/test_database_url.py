@@ -258,7 +258,9 @@ def test_client_certificates_tls_versions_crls_and_key_log(
 def test_options_and_application_name_become_startup_settings(
     query: str, expected: dict[str, str]
 ) -> None:
-    server_settings = connect_args(query, db_statement_timeout=10)["server_settings"]
+    # On a direct connection (a transaction pooler gets no startup settings at all).
+    args = connect_args(query, db_statement_timeout=10, db_transaction_pooling=False)
+    server_settings = args["server_settings"]
 
     assert server_settings == {"statement_timeout": "10000", **expected}
 

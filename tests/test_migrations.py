@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
+import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -144,6 +145,7 @@ async def migration_lock_held(
         await observer.close()
 
 
+@pytest.mark.direct_postgres  # watches the server's lock table; migrations use the direct URL
 async def test_replicas_migrating_a_fresh_database_at_once_all_succeed(
     fresh_database_url: str, tmp_path: Path
 ) -> None:
