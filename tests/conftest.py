@@ -31,8 +31,9 @@ from backend.db import create_engine
 from backend.main import create_app
 from backend.migrate import upgrade
 
-from processes import PG_BIN, ThrowawayPostgres
+from processes import PG_BIN, Server, ThrowawayPostgres, running_server
 from support import (
+    SECRET,
     ApiUser,
     emptied_postgres,
     fresh_postgres,
@@ -196,6 +197,15 @@ async def app(settings: Settings) -> AsyncIterator[FastAPI]:
 async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as http:
         yield http
+
+
+@pytest.fixture
+def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
+    """A real server process on the test's database, which must log no traceback."""
+    env = {"DATABASE_URL": database_url, "BETTER_AUTH_SECRET": SECRET, "LOG_LEVEL": "WARNING"}
+    with running_server(env, tmp_path) as running:
+        yield running
+    assert "Traceback" not in running.log()
 
 
 @pytest.fixture

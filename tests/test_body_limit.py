@@ -2,25 +2,16 @@
 `Content-Length` or streamed chunked, and whether or not the operation reads a body; through
 a real server, with real chunked uploads."""
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
-from processes import Server, running_server
-from support import SECRET, ApiUser, token_for
+from processes import Server
+from support import ApiUser, token_for
 
 LIMIT = 1024 * 1024
 TOO_LARGE = {"detail": {"error": "Request body is too large", "max_bytes": LIMIT}}
-
-
-@pytest.fixture
-def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
-    env = {"DATABASE_URL": database_url, "BETTER_AUTH_SECRET": SECRET, "LOG_LEVEL": "WARNING"}
-    with running_server(env, tmp_path) as running:
-        yield running
-    assert "Traceback" not in running.log()
 
 
 def _chunked(size: int) -> AsyncIterator[bytes]:

@@ -4,19 +4,16 @@ through the app alone."""
 
 import json
 import socket
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
-import pytest
 
 from backend.config import Settings
 from backend.http_protocol import MAX_REQUEST_HEAD_BYTES
 from backend.main import create_app
 from backend.middleware.header_limits import HeaderLimits
 
-from processes import Server, running_server
-from support import SECRET, ApiUser, make_settings, serving, token_for
+from processes import Server
+from support import ApiUser, make_settings, serving, token_for
 
 LIMITS = HeaderLimits(Settings.model_fields["jwt_max_token_bytes"].default)
 TOO_LARGE = {
@@ -24,14 +21,6 @@ TOO_LARGE = {
     "max_header_line_bytes": LIMITS.max_line_bytes,
     "max_headers_bytes": LIMITS.max_headers_bytes,
 }
-
-
-@pytest.fixture
-def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
-    env = {"DATABASE_URL": database_url, "BETTER_AUTH_SECRET": SECRET, "LOG_LEVEL": "WARNING"}
-    with running_server(env, tmp_path) as running:
-        yield running
-    assert "Traceback" not in running.log()
 
 
 def _answer_to_a_partial_head(server: Server, head: bytes) -> tuple[int, dict[str, str], bytes]:
