@@ -36,6 +36,7 @@ from backend.routes.lean import (
     parsed,
     path_owner,
     read_body,
+    share_paths,
     whole_number,
 )
 from backend.schemas import (
@@ -402,3 +403,4 @@ def add_routes(router: APIRouter) -> None:
         dependencies=_JSON_BODY,
         summary="Toggle, or set, a task's completion",
     )
+    share_paths(router.routes)
