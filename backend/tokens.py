@@ -16,7 +16,9 @@ import jwt
 
 from backend.models import EMAIL_MAX_LENGTH, NAME_MAX_LENGTH, USER_ID_MAX_LENGTH
 
-_VERIFIED_CACHE_SIZE = 10_000
+# Verified tokens remembered per process, the least recently used dropped first: about 1 KB
+# each (the token and its user), so at most about 50 MB.
+_VERIFIED_CACHE_SIZE = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,8 +253,9 @@ class TokenVerifier:
     A token's `alg` header only selects which source may verify it (HMAC ones the secret,
     asymmetric ones the JWKS); the source then decodes with its own fixed algorithms, so a
     token cannot pick its verification method. Verified users are cached by token (bounded,
-    never past `exp`, never past the withdrawal of the key that verified them), so a client
-    reusing its token does not pay for signature checks on every request.
+    least recently used out first, never past `exp`, never past the withdrawal of the key that
+    verified them), so a client reusing its token does not pay for signature checks on every
+    request, however many other users are active.
     """
 
     def __init__(self, sources: list[KeySource], max_token_bytes: int) -> None:
@@ -284,6 +287,7 @@ class TokenVerifier:
             if cached.user.expires_at > time.time() and (
                 cached.source.generation == cached.generation
             ):
+                self._verified.move_to_end(token)
                 return cached.user
             del self._verified[token]
         user, source, generation = await self._verify_uncached(token)

@@ -1,8 +1,8 @@
 """User rows, provisioned from verified token claims so that task foreign keys always hold.
 
 The first request of a user id creates its row; a changed email or name updates it. Each
-distinct (id, email, name) is written once per process and then remembered, so the request
-path does not touch the user table again.
+distinct (id, email, name) is written once per process and then remembered (the most recently
+seen ones, bounded), so the request path does not touch the user table again.
 """
 
 from collections import OrderedDict
@@ -16,6 +16,8 @@ from backend.sql_runner import INTEGRITY_ERRORS, Statement, StatementRunner
 from backend.tokens import AuthenticatedUser
 
 user_table = User.__table__
+# Users remembered as written, per process, the least recently seen dropped first: about 300
+# bytes each, so at most about 15 MB.
 _REMEMBERED_USERS = 50_000
 
 
@@ -76,6 +78,7 @@ class UserProvisioner:
     async def ensure(self, user: AuthenticatedUser) -> None:
         key = (user.id, user.email, user.name)
         if key in self._provisioned:
+            self._provisioned.move_to_end(key)
             return
         try:
             await _write_user(self._runner, user)

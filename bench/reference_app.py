@@ -73,7 +73,7 @@ UPSERT_USER_SQL = (
     'excluded.email OR "user".name IS DISTINCT FROM excluded.name'
 )
 # The API's bounds (backend/tokens.py, user_store.py, models.py, config.py defaults).
-VERIFIED_CACHE_SIZE = 10_000
+VERIFIED_CACHE_SIZE = 50_000
 REMEMBERED_USERS = 50_000
 MAX_TOKEN_BYTES = 8192
 USER_ID_MAX_LENGTH = 255
@@ -151,8 +151,8 @@ def _user(claims: dict[str, Any]) -> _User:
 class VerifiedTokens:
     """HS256 verification, remembered per token as the API's `TokenVerifier` does.
 
-    Keyed by the token string; at most `VERIFIED_CACHE_SIZE` entries, the oldest inserted
-    dropped first (a hit does not refresh an entry); an entry answers only while its token's
+    Keyed by the token string; at most `VERIFIED_CACHE_SIZE` entries, the least recently used
+    dropped first; an entry answers only while its token's
     `exp` is in the future (no leeway: PyJWT's applies on verification only). Refusals are not
     remembered. The API also drops entries of a withdrawn JWKS key; a secret is never withdrawn.
     """
@@ -165,6 +165,7 @@ class VerifiedTokens:
         cached = self._verified.get(token)
         if cached is not None:
             if cached.expires_at > time.time():
+                self._verified.move_to_end(token)
                 return cached
             del self._verified[token]
         if len(token) > MAX_TOKEN_BYTES:
@@ -189,10 +190,10 @@ class VerifiedTokens:
 class ProvisionedUsers:
     """Each user's row written on first sight, as the API's `UserProvisioner` does.
 
-    Remembers each (id, email, name) it wrote, at most `REMEMBERED_USERS` of them, the oldest
-    dropped first; a changed email or name is written again. Both statements run in one
-    transaction; a concurrent first request for the same email can win the race, then the
-    write is tried once more.
+    Remembers each (id, email, name) it wrote, at most `REMEMBERED_USERS` of them, the least
+    recently seen dropped first; a changed email or name is written again. Both statements run
+    in one transaction; a concurrent first request for the same email can win the race, then
+    the write is tried once more.
     """
 
     def __init__(self) -> None:
@@ -201,6 +202,7 @@ class ProvisionedUsers:
     async def ensure(self, pool: asyncpg.Pool, user: _User) -> None:
         key = (user.id, user.email, user.name)
         if key in self._provisioned:
+            self._provisioned.move_to_end(key)
             return
         try:
             await self._write(pool, user)

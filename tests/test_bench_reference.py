@@ -163,14 +163,15 @@ async def test_reference_verifies_a_token_as_often_as_the_api(
     count_verifications: Callable[[], int],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Two entries, so that eviction shows: the oldest inserted goes, a hit does not refresh.
+    # Two entries, so that eviction shows: the least recently used goes (`first`, used again,
+    # outlives `second`, inserted after it; then `third` outlives `first`).
     monkeypatch.setattr(tokens, "_VERIFIED_CACHE_SIZE", 2)
     monkeypatch.setattr(reference_app, "VERIFIED_CACHE_SIZE", 2)
     first, second, third = (token_for(alice.id, expires_in=3600 + n) for n in range(3))
     # Expired 5 s ago: within the 30 s leeway it verifies, but is never answered from memory.
     expired = token_for(alice.id, expires_in=-5)
     forged = token_for(alice.id, secret="not-the-secret-" + "0" * 32)
-    sequence = [first, first, second, first, third, second, first, expired, expired, forged, forged]
+    sequence = [first, first, second, first, third, first, second, expired, expired, forged, forged]
     expected = [200] * 9 + [401, 401]
 
     async def verifications(client: AsyncClient) -> list[tuple[int, int]]:
