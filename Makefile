@@ -75,7 +75,7 @@ web-install:
 # After a change to the API: the client's OpenAPI document and types, from the app itself.
 client: $(RUNTIME_INSTALLED) $(CLIENT_INSTALLED)
 	$(BIN)/python -m backend openapi > $(CLIENT)/openapi.json
-	cd $(CLIENT) && npm run --silent generate
+	cd $(CLIENT) && npm run --silent types > src/schema.ts
 
 # The example frontend (examples/web/README.md): the API, Better Auth and the page, on three
 # origins (API_URL, AUTH_URL, PAGE_URL override them).

@@ -68,7 +68,7 @@ async function showTasks(): Promise<void> {
   links = page.links;
   taskList.replaceChildren(...page.tasks.map(taskItem));
   range.textContent =
-    page.total === 0 ? "No tasks yet" : `${offset + 1}–${offset + page.tasks.length} of ${page.total}`;
+    page.total === 0 ? "No tasks yet" : `${offset + 1}-${offset + page.tasks.length} of ${page.total}`;
   previous.disabled = !links.prev;
   next.disabled = !links.next;
 }
