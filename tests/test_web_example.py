@@ -63,25 +63,29 @@ def running(command: list[str], env: dict[str, str], log: Path, ready: str) -> I
         process.wait(timeout=30)
 
 
-@pytest.fixture
-def example(database_url: str, tmp_path: Path) -> Iterator[Example]:
+@pytest.fixture(scope="module")
+def example(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Example]:
+    """The example as `make example` runs it, on SQLite (its default), shared by this module's
+    tests: each signs up users of its own. The API's engines are proven alike by the rest of
+    the suite; starting the three processes is most of a test's time here."""
     installed(EXAMPLE_DIR)
+    workdir = tmp_path_factory.mktemp("web-example")
     api, auth, page, foreign = (f"http://localhost:{port}" for port in free_ports(4))
     env = {
         "API_URL": api,
         "AUTH_URL": auth,
         "PAGE_URL": page,
         "PYTHON": sys.executable,
-        "DATABASE_URL": database_url,
-        "AUTH_DATABASE": str(tmp_path / "auth.db"),
+        "DATABASE_URL": f"sqlite:///{workdir / 'tasks.db'}",
+        "AUTH_DATABASE": str(workdir / "auth.db"),
         "BETTER_AUTH_SECRET": secrets.token_urlsafe(32),
     }
     with (
-        running([node(), "start.mjs"], env, tmp_path / "example.log", STARTED),
+        running([node(), "start.mjs"], env, workdir / "example.log", STARTED),
         running(
             [node(), "page-server.mjs"],
             {**env, "PAGE_URL": foreign},
-            tmp_path / "foreign-page.log",
+            workdir / "foreign-page.log",
             f"Page: {foreign}",
         ),
     ):
@@ -238,7 +242,6 @@ TOKEN = """async (authUrl) => {
 }"""
 
 
-@pytest.mark.parametrize("engine_name", ["sqlite"])
 def test_a_page_on_an_origin_not_in_cors_origins_is_refused(
     browser: BrowserContext, example: Example
 ) -> None:

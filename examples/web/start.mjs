@@ -1,7 +1,8 @@
 // `make example`: creates Better Auth's tables and the API's, starts the three processes (the
 // API, Better Auth, the page), prints their URLs once all three answer, and stops them all on
 // Ctrl-C or when one of them exits.
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { API_URL, AUTH_URL, PAGE_URL, portOf } from "./origins.mjs";
@@ -18,14 +19,14 @@ const apiEnv = {
   PORT: String(portOf(API_URL)),
 };
 
-/** @param {string} command @param {string[]} args @param {import("node:child_process").SpawnOptions} options */
-function runOnce(command, args, options) {
-  const { status } = spawnSync(command, args, { stdio: "inherit", ...options });
+// Both databases' tables, side by side.
+const migrations = [
+  spawn(process.execPath, ["migrate.mjs"], { cwd: HERE, stdio: "inherit" }),
+  spawn(PYTHON, ["-m", "backend", "migrate"], { cwd: ROOT, env: apiEnv, stdio: "inherit" }),
+];
+for (const [status] of await Promise.all(migrations.map((step) => once(step, "exit")))) {
   if (status !== 0) process.exit(status ?? 1);
 }
-
-runOnce(process.execPath, ["migrate.mjs"], { cwd: HERE });
-runOnce(PYTHON, ["-m", "backend", "migrate"], { cwd: ROOT, env: apiEnv });
 
 const children = [
   spawn(process.execPath, ["auth-server.mjs"], { cwd: HERE, stdio: "inherit" }),
