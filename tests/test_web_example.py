@@ -257,3 +257,52 @@ def test_a_page_on_an_origin_not_in_cors_origins_is_refused(
 
     assert page.evaluate(FETCH_TASKS, [tasks_url, token]) == 200
     assert foreign.evaluate(FETCH_TASKS, [tasks_url, token]) == "TypeError: Failed to fetch"
+
+
+README_SECTION = "## Connect a Better Auth frontend"
+FENCED_BLOCK = re.compile(r"^```\w*\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+QUOTED_FILE = re.compile(r"^// (examples/web/\S+)$")
+SETTING = re.compile(r"^([A-Z_]+)=(\S+)")
+
+
+def readme_section_blocks() -> list[list[str]]:
+    """The lines of each fenced block in the README's section on Better Auth frontends."""
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index(README_SECTION) + len(README_SECTION)
+    section = readme[start : readme.index("\n## ", start)]
+    return [block.splitlines() for block in FENCED_BLOCK.findall(section)]
+
+
+def is_quoted_in(lines: list[str], text: str) -> bool:
+    """`lines` appear in `text` one after another, each as a whole line (indentation aside)."""
+    wanted = [line.strip() for line in lines]
+    have = [line.strip() for line in text.splitlines()]
+    return any(have[at : at + len(wanted)] == wanted for at in range(len(have)))
+
+
+def test_the_readme_quotes_the_example_line_for_line() -> None:
+    blocks = readme_section_blocks()
+    quotes = [(QUOTED_FILE.match(block[0]), block[1:]) for block in blocks]
+    quoted_files = [match.group(1) for match, _ in quotes if match]
+
+    assert {"examples/web/auth.mjs", "examples/web/src/api.ts"} <= set(quoted_files)
+    for match, lines in quotes:
+        if match:
+            quoted = (ROOT / match.group(1)).read_text()
+            assert is_quoted_in(lines, quoted), f"README no longer quotes {match.group(1)}"
+
+
+def test_the_readme_gives_the_api_the_settings_the_example_gives_it() -> None:
+    start = (EXAMPLE_DIR / "start.mjs").read_text()
+    origins = (EXAMPLE_DIR / "origins.mjs").read_text()
+    settings = [SETTING.match(line) for block in readme_section_blocks() for line in block]
+    named = {match.group(1): match.group(2) for match in settings if match}
+
+    assert set(named) == {"BETTER_AUTH_URL", "CORS_ORIGINS"}
+    for name, value in named.items():
+        origin = re.search(rf"^\s*{name}: (\w+),$", start, re.MULTILINE)
+        assert origin, f"start.mjs does not set {name} for the API"
+        default = (
+            rf'^export const {origin.group(1)} = process\.env\.\w+ \?\? "{re.escape(value)}";$'
+        )
+        assert re.search(default, origins, re.MULTILINE), f"README's {name}={value}"
