@@ -82,16 +82,17 @@ client: $(RUNTIME_INSTALLED) $(CLIENT_INSTALLED)
 example: $(RUNTIME_INSTALLED) $(EXAMPLE_INSTALLED)
 	@node $(EXAMPLE)/start.mjs
 
-# The docs pages' browser test drives Chromium, installed from Debian's packages where make runs
-# as root with apt-get (CI). Without it that test skips locally (and fails under CI=true).
+# The browser tests (the docs pages, the example frontend) drive Chromium, installed from Debian's
+# packages where make runs as root with apt-get (CI). Without it they skip locally (and fail
+# under CI=true).
 browser-install:
 	@if command -v chromium >/dev/null 2>&1 || [ -n "$${TEST_CHROMIUM:-}" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		apt-get install -y -q chromium >/dev/null 2>&1 || \
 		{ apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; } || \
-		echo "chromium could not be installed: the docs pages' browser tests will be skipped"; \
+		echo "chromium could not be installed: the browser tests will be skipped"; \
 	else \
-		echo "no chromium (install it, or set TEST_CHROMIUM): the docs pages' browser tests will be skipped"; \
+		echo "no chromium (install it, or set TEST_CHROMIUM): the browser tests will be skipped"; \
 	fi
 
 run: migrate

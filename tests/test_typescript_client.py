@@ -7,12 +7,15 @@ After a change to the API, `make client` regenerates both files.
 
 import json
 
+import pytest
 from httpx import AsyncClient
 
 from backend.cli import openapi_document
 from backend.config import Settings
 
 from node_projects import CLIENT_DIR, EXAMPLE_DIR, run_bin
+
+pytestmark = pytest.mark.web
 
 DOCUMENT = CLIENT_DIR / "openapi.json"
 TYPES = CLIENT_DIR / "src" / "schema.ts"

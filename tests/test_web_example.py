@@ -29,6 +29,8 @@ from node_projects import EXAMPLE_DIR, ROOT, installed, node
 from processes import wait_until
 from support import FAILED_CALL, free_ports
 
+pytestmark = pytest.mark.web
+
 SCREENSHOTS = ROOT / "test-results" / "web-example"
 STARTED = "The example is up"
 TIMEOUT_MS = 15_000
