@@ -17,7 +17,6 @@ from pydantic import ValidationError
 from backend.config import Settings
 from backend.db import create_engine
 from backend.log_config import build_log_config
-from backend.main import create_app
 from backend.metrics import MULTIPROCESS_DIR_ENV
 from backend.migrate import upgrade
 from backend.startup_checks import DatabaseUnreachable, probe_database, settings_error_lines
@@ -98,6 +97,10 @@ def _token(settings: Settings, args: argparse.Namespace) -> str:
 def openapi_document(settings: Settings) -> str:
     """The OpenAPI document `/openapi.json` serves, as the TypeScript client is generated from
     (`make client`): built by the app itself, so no server or database is needed."""
+    # Imported here: importing backend.main builds its module-level app from the environment,
+    # which the other commands must first check, each with its one-line refusal.
+    from backend.main import create_app
+
     document = create_app(settings).openapi()
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
