@@ -38,3 +38,18 @@ def run_bin(project: Path, command: str, *args: str) -> subprocess.CompletedProc
     return subprocess.run(
         [str(executable), *args], cwd=project, capture_output=True, text=True, timeout=180
     )
+
+
+def run_script(project: Path, script: str) -> subprocess.CompletedProcess[str]:
+    """`npm run <script>` in `project`, as its package.json defines it."""
+    npm = shutil.which("npm")
+    if npm is None:
+        missing_dependency("npm is not installed (the client and example tests need it)")
+    assert npm is not None
+    return subprocess.run(
+        [npm, "run", "--silent", script],
+        cwd=installed(project),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )

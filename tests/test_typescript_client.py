@@ -1,6 +1,7 @@
 """clients/typescript stays the API's: its OpenAPI document is the app's, its types are generated
 from that document as committed, and the client and the example type-check against them
-(including the request bodies' type-level test, clients/typescript/test/request-bodies.ts).
+(including the request bodies' type-level test, clients/typescript/test/request-bodies.ts). The
+wrapper's own tests (test/client.test.ts: tokens, the retry on a 401, headers as values) pass.
 
 After a change to the API, `make client` regenerates both files.
 """
@@ -13,7 +14,7 @@ from httpx import AsyncClient
 from backend.cli import openapi_document
 from backend.config import Settings
 
-from node_projects import CLIENT_DIR, EXAMPLE_DIR, run_bin
+from node_projects import CLIENT_DIR, EXAMPLE_DIR, run_bin, run_script
 
 pytestmark = pytest.mark.web
 
@@ -56,3 +57,9 @@ def test_the_example_type_checks_against_the_client() -> None:
     checked = run_bin(EXAMPLE_DIR, "tsc", "--noEmit", "-p", ".")
 
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def test_the_clients_own_tests_pass() -> None:
+    tested = run_script(CLIENT_DIR, "test")
+
+    assert tested.returncode == 0, tested.stdout + tested.stderr
