@@ -1,5 +1,5 @@
-// The page on its own origin: esbuild bundles src/main.ts (with the client) on each request and
-// serves it beside public/.
+// The page on its own origin: esbuild's server bundles src/main.ts (with the client) into
+// public/assets/ and serves it beside public/; a reload of the page picks up a change.
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import * as esbuild from "esbuild";
