@@ -16,8 +16,12 @@ RUNTIME_INSTALLED := $(VENV)/.installed-runtime
 INSTALLED := $(VENV)/.installed-dev
 INTEROP := tests/interop/better-auth
 INTEROP_INSTALLED := $(INTEROP)/node_modules/.installed
+CLIENT := clients/typescript
+CLIENT_INSTALLED := $(CLIENT)/node_modules/.installed
+EXAMPLE := examples/web
+EXAMPLE_INSTALLED := $(EXAMPLE)/node_modules/.installed
 
-.PHONY: install interop-install browser-install run migrate token test soak fuzz lint format clean bench bench-quick bench-profile
+.PHONY: install interop-install web-install client example browser-install run migrate token test soak fuzz lint format clean bench bench-quick bench-profile
 
 # The venv gets no pip of its own (3 s): python3's pip puts uv into it, or, where python3 has
 # no pip (or one older than 22.3), the venv's own pip from ensurepip does.
@@ -50,16 +54,45 @@ interop-install:
 		echo "npm not found: the Better Auth interop tests will be skipped"; \
 	fi
 
-# The docs pages' browser test drives Chromium, installed from Debian's packages where make runs
-# as root with apt-get (CI). Without it that test skips locally (and fails under CI=true).
+# The TypeScript client and the example frontend, each from its lock file (the example links the
+# client, so the client's own dependencies come first). Without npm their tests skip locally
+# (and fail under CI=true).
+$(CLIENT_INSTALLED): $(CLIENT)/package.json $(CLIENT)/package-lock.json
+	cd $(CLIENT) && npm ci --no-audit --no-fund --loglevel=error
+	touch $(CLIENT_INSTALLED)
+
+$(EXAMPLE_INSTALLED): $(EXAMPLE)/package.json $(EXAMPLE)/package-lock.json $(CLIENT_INSTALLED)
+	cd $(EXAMPLE) && npm ci --no-audit --no-fund --loglevel=error
+	touch $(EXAMPLE_INSTALLED)
+
+web-install:
+	@if command -v npm >/dev/null 2>&1; then \
+		$(MAKE) --no-print-directory $(EXAMPLE_INSTALLED); \
+	else \
+		echo "npm not found: the TypeScript client's and the web example's tests will be skipped"; \
+	fi
+
+# After a change to the API: the client's OpenAPI document and types, from the app itself.
+client: $(RUNTIME_INSTALLED) $(CLIENT_INSTALLED)
+	$(BIN)/python -m backend openapi > $(CLIENT)/openapi.json
+	cd $(CLIENT) && npm run --silent types > src/schema.ts
+
+# The example frontend (examples/web/README.md): the API, Better Auth and the page, on three
+# origins (API_URL, AUTH_URL, PAGE_URL override them).
+example: $(RUNTIME_INSTALLED) $(EXAMPLE_INSTALLED)
+	@node $(EXAMPLE)/start.mjs
+
+# The browser tests (the docs pages, the example frontend) drive Chromium, installed from Debian's
+# packages where make runs as root with apt-get (CI). Without it they skip locally (and fail
+# under CI=true).
 browser-install:
 	@if command -v chromium >/dev/null 2>&1 || [ -n "$${TEST_CHROMIUM:-}" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 		apt-get install -y -q chromium >/dev/null 2>&1 || \
 		{ apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; } || \
-		echo "chromium could not be installed: the docs pages' browser tests will be skipped"; \
+		echo "chromium could not be installed: the browser tests will be skipped"; \
 	else \
-		echo "no chromium (install it, or set TEST_CHROMIUM): the docs pages' browser tests will be skipped"; \
+		echo "no chromium (install it, or set TEST_CHROMIUM): the browser tests will be skipped"; \
 	fi
 
 run: migrate
@@ -71,7 +104,7 @@ migrate: $(RUNTIME_INSTALLED)
 token: $(RUNTIME_INSTALLED)
 	@$(BIN)/python -m backend token --user-id $${USER_ID:-demo-user}
 
-test: install interop-install browser-install
+test: install interop-install web-install browser-install
 	$(BIN)/python -m pytest --cov --cov-report=term
 
 # A minute of mixed traffic through a database restart (needs Redis; PostgreSQL binaries come
@@ -107,4 +140,5 @@ bench-profile:
 	$(MAKE) bench BENCH_ARGS="--profile $${SCENARIO:-list} $(BENCH_ARGS)"
 
 clean:
-	rm -rf $(VENV) .pytest_cache .coverage .ruff_cache $(INTEROP)/node_modules
+	rm -rf $(VENV) .pytest_cache .coverage .ruff_cache $(INTEROP)/node_modules \
+		$(CLIENT)/node_modules $(EXAMPLE)/node_modules

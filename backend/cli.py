@@ -1,7 +1,8 @@
-"""Command line: `python -m backend serve | migrate | token`."""
+"""Command line: `python -m backend serve | migrate | token | openapi`."""
 
 import argparse
 import asyncio
+import json
 import logging
 import logging.config
 import os
@@ -93,6 +94,17 @@ def _token(settings: Settings, args: argparse.Namespace) -> str:
     )
 
 
+def openapi_document(settings: Settings) -> str:
+    """The OpenAPI document `/openapi.json` serves, as the TypeScript client is generated from
+    (`make client`): built by the app itself, so no server or database is needed."""
+    # Imported here: importing backend.main builds its module-level app from the environment,
+    # which the other commands must first check, each with its one-line refusal.
+    from backend.main import create_app
+
+    document = create_app(settings).openapi()
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m backend", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -111,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument(
         "--expires-in", type=int, default=3600, help="lifetime in seconds (default 3600)"
     )
+    commands.add_parser("openapi", help="print the OpenAPI document (no server or database)")
     return parser
 
 
@@ -140,6 +153,8 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("backend").info("database schema is up to date")
     elif args.command == "token":
         sys.stdout.write(_token(settings, args) + "\n")
+    elif args.command == "openapi":
+        sys.stdout.write(openapi_document(settings))
     else:
         _require_database(settings)
         _serve(settings, args)

@@ -33,6 +33,7 @@ from backend.migrate import upgrade
 
 from processes import PG_BIN, Server, ThrowawayPostgres, running_server
 from support import (
+    FAILED_CALL,
     SECRET,
     ApiUser,
     emptied_postgres,
@@ -227,3 +228,30 @@ def in_tmp_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.delenv(name.upper(), raising=False)
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture
+def chromium() -> str:
+    """Chromium for the browser tests: TEST_CHROMIUM, else the one on the PATH, looked for
+    before any server is started for it."""
+    configured = os.environ.get("TEST_CHROMIUM")
+    if configured:
+        return configured
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    missing_dependency(
+        "needs Chromium for the browser tests (TEST_CHROMIUM, or `chromium` on the PATH: "
+        "make test installs it with apt-get when run as root)"
+    )
+    raise AssertionError("unreachable")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item) -> Iterator[pytest.TestReport]:
+    """Marks a test whose body failed, for fixtures that keep evidence (screenshots) then."""
+    report: pytest.TestReport = yield
+    if report.when == "call" and report.failed:
+        item.stash[FAILED_CALL] = True
+    return report

@@ -26,6 +26,8 @@ from backend.tokens import mint_token
 
 SECRET = "test-secret-for-hs256-tokens-" + "0123456789abcdef" * 3
 IN_CI = os.environ.get("CI") == "true"
+# Set on a test whose body failed (conftest's report hook), for fixtures that keep evidence then.
+FAILED_CALL = pytest.StashKey[bool]()
 
 # Servers the tests start listen on these ports, away from the ones other programs use.
 _first, _, _last = os.environ.get("TEST_PORT_RANGE", "18500-18599").partition("-")

@@ -1,5 +1,6 @@
 """`python -m backend migrate | token | serve`, run as a newcomer runs them."""
 
+import json
 import os
 import secrets
 import socket
@@ -33,6 +34,16 @@ def run_cli(*args: str, env: dict[str, str], cwd: Path) -> str:
         check=True,
     )
     return completed.stdout.strip()
+
+
+def test_openapi_command_prints_the_document_without_a_database(
+    in_tmp_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["openapi"]) == 0
+
+    document = json.loads(capsys.readouterr().out)
+    assert document["paths"]["/api/{user_id}/tasks"]["post"]["operationId"] == "create_task"
+    assert list(in_tmp_dir.iterdir()) == []
 
 
 def test_token_command_prints_a_token_for_the_configured_secret(

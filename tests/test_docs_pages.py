@@ -1,14 +1,11 @@
 """`/docs` and `/redoc` work with no network beyond the API: their assets are the API's own.
 
-The browser tests load the pages in a real headless Chromium (TEST_CHROMIUM, else `chromium` on
-the PATH, which `make test` installs as root) from a real server process, with every other
-origin unreachable. The page is opened by a host name, as users reach the API, not 127.0.0.1
-(Swagger UI treats local addresses apart).
+The browser tests load the pages in a real headless Chromium (conftest's `chromium`) from a
+real server process, with every other origin unreachable. The page is opened by a host name,
+as users reach the API, not 127.0.0.1 (Swagger UI treats local addresses apart).
 """
 
-import os
 import re
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,30 +16,13 @@ from httpx import AsyncClient
 from playwright.sync_api import ConsoleMessage, Page, Request, Route, expect, sync_playwright
 
 from processes import running_server
-from support import SECRET, missing_dependency, token_for
+from support import SECRET, token_for
 
 HOST = "docs.test"
 TASK_OPERATIONS = 7
 REDOCLY_LOGO = "https://cdn.redoc.ly/redoc/logo-mini.svg"
 # Every `src="..."`/`href="..."` of a page, and every url(...) of a style sheet.
 REFERENCE = re.compile(r"""(?:src|href)\s*=\s*["']([^"']*)["']|url\(\s*["']?([^"')]*)""")
-
-
-@pytest.fixture
-def chromium() -> str:
-    """The browser's executable, looked for before any server is started for it."""
-    configured = os.environ.get("TEST_CHROMIUM")
-    if configured:
-        return configured
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        found = shutil.which(name)
-        if found:
-            return found
-    missing_dependency(
-        "needs Chromium for the docs pages' browser tests (TEST_CHROMIUM, or `chromium` on the "
-        "PATH: make test installs it with apt-get when run as root)"
-    )
-    raise AssertionError("unreachable")
 
 
 def foreign_references(text: str) -> list[str]:

@@ -1,0 +1,34 @@
+/**
+ * Type-level test, run by `tsc --noEmit`: the request bodies accept exactly what the API
+ * accepts. A line under `@ts-expect-error` that compiles fails the check.
+ */
+import type { NewTask, TaskChanges, TaskReplacement, TaskApi } from "../src/index.js";
+
+export const minimal: NewTask = { title: "Buy milk" };
+export const full: NewTask = { title: "Buy milk", description: null, completed: true };
+export const replacement: TaskReplacement = { title: "Buy oat milk" };
+export const noChanges: TaskChanges = {};
+export const clearDescription: TaskChanges = { description: null };
+
+// @ts-expect-error the title is required
+export const untitled: NewTask = { description: "Two litres" };
+// @ts-expect-error the title is text
+export const numericTitle: NewTask = { title: 42 };
+// @ts-expect-error the API refuses unknown fields
+export const unknownField: NewTask = { title: "Buy milk", priority: "high" };
+// @ts-expect-error `completed` is a boolean, never null
+export const nullCompleted: NewTask = { title: "Buy milk", completed: null };
+// @ts-expect-error a title may be omitted from a patch but not cleared
+export const nullTitle: TaskChanges = { title: null };
+// @ts-expect-error a replacement needs its title too
+export const untitledReplacement: TaskReplacement = { completed: true };
+
+export async function calls(api: TaskApi): Promise<void> {
+  await api.create("user-1", { title: "Buy milk" }, { idempotencyKey: "k-1" });
+  await api.list("user-1", { limit: 5, offset: 5, completed: false, sort: "-created_at" });
+  await api.update("user-1", 1, { completed: true }, { ifMatch: '"1.2"' });
+  // @ts-expect-error the sort is one of the API's orders
+  await api.list("user-1", { sort: "priority" });
+  // @ts-expect-error task ids are numbers
+  await api.get("user-1", "1");
+}
