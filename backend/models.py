@@ -17,6 +17,7 @@ from sqlalchemy import (
     Index,
     Integer,
     PrimaryKeyConstraint,
+    SmallInteger,
     String,
     Text,
     TypeDecorator,
@@ -105,6 +106,10 @@ class Task(SQLModel, table=True):
         Index("ix_task_user_id_updated_at_id", "user_id", "updated_at", "id"),
         Index("ix_task_user_id_title_id", "user_id", "title", "id"),
         Index("ix_task_user_id_id", "user_id", "id"),
+        # `sort=priority` and `sort=due_at` read these too; `priority=` and `overdue=` filters
+        # are applied while walking one of them, or read a range of them.
+        Index("ix_task_user_id_priority_id", "user_id", "priority", "id"),
+        Index("ix_task_user_id_due_at_id", "user_id", "due_at", "id"),
         # Never hand out the id of a deleted task again (SQLite reuses rowids otherwise).
         {"sqlite_autoincrement": True},
     )
@@ -124,6 +129,10 @@ class Task(SQLModel, table=True):
     completed: bool
     created_at: datetime = _timestamp_column()
     updated_at: datetime = _timestamp_column()
+    # The rank of `schemas.Priority` (0 none .. 3 high), so the order is the column's own and an
+    # index serves it; statements return the name (`task_store`).
+    priority: int = Field(sa_column=Column(SmallInteger, nullable=False, server_default=text("0")))
+    due_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     # Bumped by every write: the task's ETag, and the If-Match precondition, are built on it.
     version: int = Field(sa_column=Column(Integer, nullable=False, server_default=text("1")))
 

@@ -1,18 +1,22 @@
 """Request and response shapes: what the API accepts, what it returns, and the error bodies."""
 
-from datetime import datetime
+import re
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
+    AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
     StrictBool,
     StringConstraints,
+    TypeAdapter,
     model_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
@@ -112,6 +116,69 @@ Description = Annotated[
 ]
 
 
+class Priority(StrEnum):
+    """How much a task matters, in increasing order; stored as its rank (`PRIORITY_RANKS`)."""
+
+    NONE = "none"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+# The order of the names is the order of the priorities: the rank is what the database keeps.
+PRIORITY_RANKS = {priority.value: rank for rank, priority in enumerate(Priority)}
+
+# RFC 3339's `date-time` (section 5.6), with ASCII digits and a required offset. Pydantic's own
+# datetime also reads Unix timestamps, dates alone and offset-less times: those are refused here.
+RFC3339_DATE_TIME = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+_RFC3339 = re.compile(RFC3339_DATE_TIME)
+
+
+def _rfc3339_text(value: object) -> object:
+    """Only RFC 3339 text with an offset goes on to pydantic's datetime parsing."""
+    if not isinstance(value, str) or not _RFC3339.fullmatch(value):
+        raise PydanticCustomError(
+            "rfc3339_date_time",
+            "Input should be an RFC 3339 date-time with an offset, such as "
+            "2026-12-01T09:00:00+01:00 or 2026-12-01T08:00:00Z",
+        )
+    return value
+
+
+def _in_utc(value: datetime) -> datetime:
+    """The same instant in UTC, as it is stored and returned; one that UTC cannot express
+    (year 1 at a positive offset, year 9999 at a negative one) is refused here, not stored."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise PydanticCustomError(
+            "date_time_range", "Input should be an instant between years 1 and 9999 in UTC"
+        ) from None
+
+
+Instant = Annotated[
+    AwareDatetime,
+    BeforeValidator(_rfc3339_text),
+    AfterValidator(_in_utc),
+    Field(json_schema_extra={"pattern": RFC3339_DATE_TIME}),
+]
+INSTANT = TypeAdapter(Instant)
+DueAt = Annotated[
+    Instant | None,
+    Field(
+        description="When the task is due: an RFC 3339 date-time with an offset (any offset; "
+        "returned in UTC), or null for none.",
+        examples=["2026-12-01T09:00:00+01:00"],
+    ),
+]
+PriorityField = Annotated[
+    Priority, Field(description="`none` < `low` < `medium` < `high`.", examples=["high"])
+]
+
+
 class _ClientFields(BaseModel):
     """Unknown fields are refused; the server's own fields, echoed back, are ignored."""
 
@@ -131,6 +198,8 @@ class TaskWrite(_ClientFields):
     title: Title
     description: Description = None
     completed: StrictBool = Field(default=False, description="Defaults to false when omitted.")
+    priority: PriorityField = Priority.NONE
+    due_at: DueAt = None
 
 
 class TaskCreate(TaskWrite):
@@ -148,7 +217,8 @@ def _drop_default(schema: dict[str, Any]) -> None:
 class TaskPatch(_ClientFields):
     """Body of `PATCH /api/{user_id}/tasks/{id}`: only the fields present change.
 
-    `description: null` clears the description; `title` and `completed` may be omitted but not
+    `description: null` and `due_at: null` clear them; `title`, `completed` and `priority` may be
+    omitted but not
     null (the `None` defaults only mark "absent" and are not part of the schema).
     """
 
@@ -159,6 +229,8 @@ class TaskPatch(_ClientFields):
     title: Title = Field(default=None, json_schema_extra=_drop_default)
     description: Description = Field(default=None, json_schema_extra=_drop_default)
     completed: StrictBool = Field(default=None, json_schema_extra=_drop_default)
+    priority: PriorityField = Field(default=None, json_schema_extra=_drop_default)
+    due_at: DueAt = Field(default=None, json_schema_extra=_drop_default)
 
 
 class TaskCompletion(_ClientFields):
@@ -180,6 +252,11 @@ class TaskSort(StrEnum):
     TITLE_DESC = "-title"
     ID = "id"
     ID_DESC = "-id"
+    PRIORITY = "priority"
+    PRIORITY_DESC = "-priority"
+    # Tasks without a due date come last in both directions.
+    DUE_AT = "due_at"
+    DUE_AT_DESC = "-due_at"
 
 
 class TaskResponse(BaseModel):
@@ -192,6 +269,10 @@ class TaskResponse(BaseModel):
     title: str = Field(examples=["Buy milk"])
     description: str | None = Field(examples=["Two litres, semi-skimmed"])
     completed: bool = Field(examples=[False])
+    priority: Priority = Field(examples=["high"])
+    due_at: datetime | None = Field(
+        examples=["2026-12-01T08:00:00+00:00"], description="When the task is due (UTC), or null."
+    )
     created_at: datetime = Field(description="When the task was created (UTC, ISO 8601).")
     updated_at: datetime = Field(description="When the task last changed (UTC, ISO 8601).")
     version: int = Field(

@@ -2,11 +2,12 @@
 
 Starlette, one raw asyncpg pool, PyJWT HS256 and orjson; the same SQL statements, status codes,
 JSON shapes and headers (`ETag`; `X-Total-Count` and `Link` on a list page of `limit`, default
-100) as `backend` for list, get, create, replace and toggle. It does the per-user work the API
-does, the same way: a verified token is remembered as `backend/tokens.py`'s `TokenVerifier`
-remembers it, and a user's row is provisioned once per process with `backend/user_store.py`'s
-SQL. What it leaves out is `LEAVES_OUT`, which the harness prints with every result. It is a
-yardstick, not a product: only the harness and its tests use it.
+100) as `backend` for list (unfiltered, and by priority sorted by due date), get, create,
+replace and toggle. It does the per-user work the API does, the same way: a verified token is
+remembered as `backend/tokens.py`'s `TokenVerifier` remembers it, and a user's row is
+provisioned once per process with `backend/user_store.py`'s SQL. What it leaves out is
+`LEAVES_OUT`, which the harness prints with every result. It is a yardstick, not a product: only
+the harness and its tests use it.
 
 Configured by environment: `REFERENCE_DATABASE_URL`, `REFERENCE_SECRET`, `REFERENCE_POOL_SIZE`.
 """
@@ -32,6 +33,8 @@ from starlette.routing import Route
 from backend.pagination import link_header
 
 _COLUMNS = "task.id, task.user_id, task.title, task.description, task.completed, "
+_COLUMNS += "CASE task.priority WHEN 0 THEN 'none' WHEN 1 THEN 'low' WHEN 2 THEN 'medium' "
+_COLUMNS += "WHEN 3 THEN 'high' END AS priority, task.due_at, "
 _COLUMNS += "task.created_at, task.updated_at, task.version"
 # One page, newest first, with the trigger-kept total in the same statement (as the API does).
 LIST_SQL = (
@@ -41,18 +44,33 @@ LIST_SQL = (
     "LIMIT $2::INTEGER OFFSET $3::INTEGER"
 )
 COUNT_SQL = "SELECT task_count.total FROM task_count WHERE task_count.user_id = $1::VARCHAR"
+# The API's `priority=...&sort=due_at`: any of up to four priority ranks (unused slots -1),
+# tasks without a due date last, the total counted in the same statement.
+_BY_PRIORITY = (
+    "task.user_id = $1::VARCHAR AND task.priority IN "
+    "($2::INTEGER, $3::INTEGER, $4::INTEGER, $5::INTEGER)"
+)
+BY_PRIORITY_SQL = (
+    f"SELECT {_COLUMNS}, coalesce((SELECT count(*) AS total FROM task WHERE {_BY_PRIORITY}), 0) "
+    f"AS total FROM task WHERE {_BY_PRIORITY} ORDER BY task.due_at NULLS LAST, task.id "
+    "LIMIT $6::INTEGER OFFSET $7::INTEGER"
+)
+BY_PRIORITY_COUNT_SQL = f"SELECT count(*) AS total FROM task WHERE {_BY_PRIORITY}"
+PRIORITY_RANKS = {"none": 0, "low": 1, "medium": 2, "high": 3}
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500
 GET_SQL = f"SELECT {_COLUMNS} FROM task WHERE task.user_id = $1::VARCHAR AND task.id = $2::INTEGER"
 CREATE_SQL = (
-    "INSERT INTO task (user_id, title, description, completed, created_at, updated_at, version) "
-    "VALUES ($1::VARCHAR, $2::VARCHAR, $3::VARCHAR, $4::BOOLEAN, "
-    f"$5::TIMESTAMP WITH TIME ZONE, $6::TIMESTAMP WITH TIME ZONE, 1) RETURNING {_COLUMNS}"
+    "INSERT INTO task (user_id, title, description, completed, created_at, updated_at, "
+    "priority, due_at, version) VALUES ($1::VARCHAR, $2::VARCHAR, $3::VARCHAR, $4::BOOLEAN, "
+    "$5::TIMESTAMP WITH TIME ZONE, $6::TIMESTAMP WITH TIME ZONE, $7::SMALLINT, "
+    f"$8::TIMESTAMP WITH TIME ZONE, 1) RETURNING {_COLUMNS}"
 )
 REPLACE_SQL = (
     "UPDATE task SET title=$1::VARCHAR, description=$2::VARCHAR, completed=$3::BOOLEAN, "
-    "updated_at=$4::TIMESTAMP WITH TIME ZONE, version=task.version + 1 "
-    f"WHERE task.user_id = $5::VARCHAR AND task.id = $6::INTEGER RETURNING {_COLUMNS}"
+    "updated_at=$4::TIMESTAMP WITH TIME ZONE, priority=$5::SMALLINT, "
+    "due_at=$6::TIMESTAMP WITH TIME ZONE, version=task.version + 1 "
+    f"WHERE task.user_id = $7::VARCHAR AND task.id = $8::INTEGER RETURNING {_COLUMNS}"
 )
 TOGGLE_SQL = (
     "UPDATE task SET completed=NOT task.completed, updated_at=$1::TIMESTAMP WITH TIME ZONE, "
@@ -95,7 +113,7 @@ LEAVES_OUT = (
     "4xx bodies",
 )
 READ_ONLY_FIELDS = frozenset({"id", "user_id", "created_at", "updated_at"})
-WRITABLE_FIELDS = frozenset({"title", "description", "completed"})
+WRITABLE_FIELDS = frozenset({"title", "description", "completed", "priority", "due_at"})
 MAX_TASK_ID = 2**31 - 1
 _REALM = 'Bearer realm="api"'
 
@@ -246,8 +264,22 @@ def _task_id(request: Request) -> int:
     return int(raw)
 
 
-async def _body(request: Request) -> tuple[str, str | None, bool]:
-    """title, description, completed from a JSON body, with the API's validation rules."""
+def _due_at(value: Any) -> datetime | None:
+    """An RFC 3339 date-time with an offset, in UTC (the API's rule, by the standard library)."""
+    if value is None:
+        return None
+    try:
+        due_at = datetime.fromisoformat(value) if isinstance(value, str) else None
+        if due_at is None or due_at.tzinfo is None:
+            raise ValueError(value)
+        return due_at.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise _Rejected(_json({"detail": [{"loc": ["body", "due_at"]}]}, 422)) from None
+
+
+async def _body(request: Request) -> tuple[str, str | None, bool, int, datetime | None]:
+    """title, description, completed, priority rank and due date from a JSON body, with the
+    API's validation rules."""
     try:
         data = orjson.loads(await request.body())
     except orjson.JSONDecodeError:
@@ -258,6 +290,7 @@ async def _body(request: Request) -> tuple[str, str | None, bool]:
     title = fields.get("title")
     description = fields.get("description")
     completed = fields.get("completed", False)
+    priority = PRIORITY_RANKS.get(fields.get("priority", "none"))
     if isinstance(title, str):
         title = title.strip()
     if (
@@ -268,9 +301,10 @@ async def _body(request: Request) -> tuple[str, str | None, bool]:
         or not (description is None or (isinstance(description, str) and len(description) <= 1000))
         or (description is not None and "\x00" in description)
         or not isinstance(completed, bool)
+        or priority is None
     ):
         raise _Rejected(_json({"detail": [{"loc": ["body"]}]}, 422))
-    return title, description, completed
+    return title, description, completed, priority, _due_at(fields.get("due_at"))
 
 
 def _task(task: dict[str, Any], status_code: int = 200, **headers: str) -> Response:
@@ -292,16 +326,35 @@ def _bounded(request: Request, name: str, default: int, low: int, high: int) -> 
     return int(raw)
 
 
+def _priority_ranks(request: Request) -> list[int] | None:
+    """The ranks of `priority=` (any of them), padded to four slots; None without the filter,
+    which needs `sort=due_at` (the one filtered list this app serves)."""
+    names = request.query_params.getlist("priority")
+    sort = request.query_params.get("sort", "-created_at")
+    if not names and sort == "-created_at":
+        return None
+    if not names or sort != "due_at" or not set(names) <= PRIORITY_RANKS.keys():
+        raise _Rejected(_json({"detail": [{"loc": ["query", "priority"]}]}, 422))
+    ranks = sorted({PRIORITY_RANKS[name] for name in names})
+    return ranks + [-1] * (4 - len(ranks))
+
+
 async def _page(request: Request, pool: asyncpg.Pool, owner: str) -> Response:
     limit = _bounded(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     offset = _bounded(request, "offset", 0, 0, 2**31 - 1)
-    records = await pool.fetch(LIST_SQL, owner, limit, offset)
+    ranks = _priority_ranks(request)
+    if ranks is None:
+        records = await pool.fetch(LIST_SQL, owner, limit, offset)
+    else:
+        records = await pool.fetch(BY_PRIORITY_SQL, owner, *ranks, limit, offset)
     if records:
         total = records[0]["total"]
     elif offset == 0:
         total = 0
-    else:
+    elif ranks is None:
         total = await pool.fetchval(COUNT_SQL, owner) or 0
+    else:
+        total = await pool.fetchval(BY_PRIORITY_COUNT_SQL, owner, *ranks)
     tasks = []
     for record in records:
         task = dict(record)
@@ -320,9 +373,11 @@ async def tasks(request: Request) -> Response:
         pool: asyncpg.Pool = request.app.state.pool
         if request.method == "GET":
             return await _page(request, pool, owner)
-        title, description, completed = await _body(request)
+        title, description, completed, priority, due_at = await _body(request)
         now = datetime.now(UTC)
-        record = await pool.fetchrow(CREATE_SQL, owner, title, description, completed, now, now)
+        record = await pool.fetchrow(
+            CREATE_SQL, owner, title, description, completed, now, now, priority, due_at
+        )
         location = f"{request.url.path.rstrip('/')}/{record['id']}"
         return _task(dict(record), 201, Location=location)
     except _Rejected as rejected:
@@ -336,10 +391,10 @@ async def task(request: Request) -> Response:
         pool: asyncpg.Pool = request.app.state.pool
         if request.method == "GET":
             return _row(await pool.fetchrow(GET_SQL, owner, task_id), task_id)
-        title, description, completed = await _body(request)
+        title, description, completed, priority, due_at = await _body(request)
         now = datetime.now(UTC)
         record = await pool.fetchrow(
-            REPLACE_SQL, title, description, completed, now, owner, task_id
+            REPLACE_SQL, title, description, completed, now, priority, due_at, owner, task_id
         )
         return _row(record, task_id)
     except _Rejected as rejected:

@@ -46,7 +46,7 @@ from bench import jwt_cost  # noqa: E402
 from bench.reference_app import LEAVES_OUT  # noqa: E402
 from bench.seed import Seeded, seed  # noqa: E402
 
-SCENARIOS = ("list", "get", "create", "toggle", "replace", "mixed")
+SCENARIOS = ("list", "filtered", "get", "create", "toggle", "replace", "mixed")
 WRITES_NEW_ROWS = {"create", "mixed"}
 FIRST_CONTACT_REQUESTS_PER_USER = 2
 PROFILE_RATE = 250  # py-spy samples per second

@@ -1,9 +1,10 @@
 """Seed the benchmark database and write the token files wrk reads.
 
 Migrates with `python -m backend migrate` (as production does), then fills the tables through
-SQL: 1,000 users x 20 tasks, plus two users for the page-1 latency check (100 tasks and 100,000
-tasks). For every user it mints an HS256 token with the CLI's own `mint_token`, and writes Lua
-data files (see bench/wrk/tasks.lua) listing each user's path, token and task ids.
+SQL: 1,000 users x 20 tasks (every priority, half of them with a due date), plus two users for
+the page-1 latency check (100 tasks and 100,000 tasks). For every user it mints an HS256 token
+with the CLI's own `mint_token`, and writes Lua data files (see bench/wrk/tasks.lua) listing each
+user's path, lists, token and task ids.
 
     python bench/seed.py --database-url postgresql://postgres@127.0.0.1:5432/tasks_bench
 """
@@ -24,6 +25,8 @@ USERS = 1000
 TASKS_PER_USER = 20
 PAGE_USERS = {"bench-page-100": 100, "bench-page-100000": 100_000}
 PAGE_QUERY = "?limit=100"
+# The `filtered` scenario's list: a planner's "what matters most, soonest first".
+FILTERED_QUERY = "?priority=high&priority=medium&sort=due_at"
 TOKEN_LIFETIME_SECONDS = 12 * 3600
 
 
@@ -74,13 +77,16 @@ async def _fill(connection: asyncpg.Connection) -> None:
     )
     await connection.execute(
         """
-        INSERT INTO task (user_id, title, description, completed, created_at, updated_at)
+        INSERT INTO task (user_id, title, description, completed, created_at, updated_at,
+                          priority, due_at)
         SELECT 'bench-user-' || lpad(u::text, 4, '0'),
                'Task ' || t || ' of user ' || u,
                CASE WHEN t % 2 = 0 THEN 'Seeded by bench/seed.py for the benchmark' END,
                t % 3 = 0,
                now() - make_interval(secs => t * 60 + u),
-               now() - make_interval(secs => t * 60 + u)
+               now() - make_interval(secs => t * 60 + u),
+               t % 4,
+               CASE WHEN t % 2 = 1 THEN now() + make_interval(hours => t - 10) END
         FROM generate_series(0, $1 - 1) AS u, generate_series(1, $2) AS t
         ORDER BY u, t
         """,
@@ -108,7 +114,8 @@ async def _fill(connection: asyncpg.Connection) -> None:
 def _lua_entry(owner: str, token: str, task_ids: list[int], query: str = "") -> str:
     path = f"/api/{owner}/tasks"
     ids = ",".join(str(task_id) for task_id in task_ids)
-    return f'{{path="{path}", list="{path}{query}", auth="Bearer {token}", tasks={{{ids}}}}},\n'
+    lists = f'list="{path}{query}", filtered="{path}{FILTERED_QUERY}"'
+    return f'{{path="{path}", {lists}, auth="Bearer {token}", tasks={{{ids}}}}},\n'
 
 
 def _write_lua(path: Path, entries: list[str]) -> Path:

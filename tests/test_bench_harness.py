@@ -17,7 +17,10 @@ from bench.seed import PAGE_USERS, TASKS_PER_USER, USERS, seed
 
 from support import SECRET, ApiUser
 
-ENTRY = re.compile(r'\{path="([^"]+)", list="([^"]+)", auth="([^"]+)", tasks=\{([0-9,]*)\}\}')
+ENTRY = re.compile(
+    r'\{path="([^"]+)", list="([^"]+)", filtered="[^"]+", auth="([^"]+)", tasks=\{([0-9,]*)\}\}'
+)
+FILTERED = re.compile(r'filtered="([^"]+)", auth="([^"]+)"')
 
 
 @pytest.mark.parametrize("engine_name", ["postgresql"])
@@ -38,6 +41,19 @@ async def test_seeded_tokens_and_task_ids_work_against_the_api(
         assert len(task_ids) == TASKS_PER_USER
         one = await alice.client.get(f"{path}/{task_ids[0]}", headers=headers)
         assert one.status_code == 200
+
+    # The filtered scenario's list: high and medium priority, soonest due first, undated last.
+    filtered_path, auth = FILTERED.findall(seeded.users_file.read_text())[0]
+    filtered = await alice.client.get(filtered_path, headers={"Authorization": auth})
+    assert filtered.status_code == 200
+    tasks = filtered.json()
+    assert {task["priority"] for task in tasks} == {"high", "medium"}
+    dues = [task["due_at"] for task in tasks]
+    assert None in dues
+    dated = dues[: dues.index(None)]
+    assert dated
+    assert dated == sorted(dated)
+    assert set(dues[len(dated) :]) == {None}
 
     # A token of one seeded user does not open another's tasks.
     other_path = entries[1][0]

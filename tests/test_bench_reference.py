@@ -79,6 +79,26 @@ async def test_reference_answers_the_benchmark_requests_like_the_api(
     assert (api.status_code, api.content) == (ref.status_code, ref.content)
     assert api.headers["etag"] == ref.headers["etag"]
 
+    # The filtered scenario: by priority, soonest due first, each app's planned task alike.
+    planned = {"title": "Planned", "priority": "high", "due_at": "2026-12-01T09:00:00+01:00"}
+    by_api = await alice.request("POST", json=planned)
+    by_reference = await reference.post(alice.url(), json=planned, headers=alice.headers)
+    for created_task in (by_api, by_reference):
+        assert created_task.status_code == 201
+        assert created_task.json()["priority"] == "high"
+        assert created_task.json()["due_at"] == "2026-12-01T08:00:00+00:00"
+    await alice.create(title="Undated", priority="medium")
+    filtered = [("priority", "high"), ("priority", "medium"), ("sort", "due_at")]
+    for query in (filtered, [*filtered, ("limit", "1"), ("offset", "5")]):
+        api, ref = await _both(alice, reference, "GET", params=query)
+        assert (api.status_code, api.content) == (ref.status_code, ref.content)
+        for header in ("x-total-count", "link"):
+            assert api.headers[header] == ref.headers[header]
+    assert [task["title"] for task in api.json()] == []
+    api, ref = await _both(alice, reference, "GET", params=filtered)
+    assert [task["title"] for task in ref.json()] == ["Planned", "Planned", "Undated"]
+    assert api.headers["x-total-count"] == "3"
+
     replacement = {"title": "Replaced", "completed": True}
     api, ref = await _both(alice, reference, "PUT", f"/{first['id']}", json=replacement)
     assert (api.status_code, ref.status_code) == (200, 200)
@@ -132,6 +152,9 @@ async def test_reference_refuses_bad_tokens_like_the_api(
         {"title": "ok", "description": "d" * 1001},
         {"title": "ok", "unknown": 1},
         {"description": "no title"},
+        {"title": "ok", "priority": "urgent"},
+        {"title": "ok", "due_at": "2026-12-01T09:00:00"},
+        {"title": "ok", "due_at": 1764579600},
     ],
 )
 async def test_reference_validates_bodies_like_the_api(

@@ -226,7 +226,9 @@ async def test_a_create_that_fails_midway_leaves_neither_key_nor_task(
     keys = IdempotencyKeys(app.state.runner, alice.id, timedelta(hours=24))
 
     async def create_then_fail(runner: StatementRunner) -> Response:
-        await tasks.on(runner).create(title="never kept", description=None, completed=False)
+        await tasks.on(runner).create(
+            title="never kept", description=None, completed=False, priority="none", due_at=None
+        )
         raise RuntimeError("failed after the insert")
 
     with pytest.raises(RuntimeError, match="after the insert"):

@@ -195,6 +195,49 @@ def _script() -> list[Step]:
         ("DELETE", f"{tasks}/3", {}),
         ("DELETE", f"{tasks}/3", {"headers": {"If-Match": '"3.1"'}}),
         ("GET", tasks, {"params": {"limit": "3", "sort": "-updated_at"}}),
+        *_planning_script(tasks),
+    ]
+
+
+def _planning_script(tasks: str) -> list[Step]:
+    """Priority and due dates: written, filtered and sorted, well-formed and not."""
+    due = "2026-12-01T09:00:00+01:00"
+    return [
+        ("POST", tasks, {"json": {"title": "Planned", "priority": "high", "due_at": due}}),
+        (
+            "POST",
+            tasks,
+            {"json": {"title": "Past", "priority": "low", "due_at": "2020-01-01t00:00:00z"}},
+        ),
+        ("POST", tasks, {"json": {"title": "x", "priority": "urgent"}}),
+        ("POST", tasks, {"json": {"title": "x", "priority": None}}),
+        ("POST", tasks, {"json": {"title": "x", "due_at": "2026-12-01T09:00:00"}}),
+        ("POST", tasks, {"json": {"title": "x", "due_at": 1764579600}}),
+        ("POST", tasks, {"json": {"title": "x", "due_at": "0001-01-01T00:00:00+00:01"}}),
+        ("PATCH", f"{tasks}/2", {"json": {"priority": "medium", "due_at": due}}),
+        ("PATCH", f"{tasks}/2", {"json": {"due_at": None}}),
+        ("PATCH", f"{tasks}/2", {"json": {"due_at": "soon"}}),
+        ("PUT", f"{tasks}/2", {"json": {"title": "Reset", "priority": "low"}}),
+        ("GET", tasks, {"params": {"priority": "high"}}),
+        (
+            "GET",
+            tasks,
+            {"params": [("priority", "low"), ("priority", "high"), ("priority", "low")]},
+        ),
+        ("GET", tasks, {"params": {"priority": "urgent"}}),
+        ("GET", tasks, {"params": {"priority": ""}}),
+        ("GET", tasks, {"params": {"due_before": "2026-12-01T08:00:00Z", "sort": "due_at"}}),
+        ("GET", tasks, {"params": {"due_after": "2026-12-01T08:00:00+00:00"}}),
+        ("GET", tasks, {"params": {"due_after": "2026-12-01T08:00:00"}}),
+        ("GET", tasks, {"params": {"due_after": "2026-12-01"}}),
+        ("GET", tasks, {"params": [("due_after", "2026-12-01T08:00:00Z")] * 2}),
+        ("GET", tasks, {"params": {"overdue": "true", "completed": "false"}}),
+        ("GET", tasks, {"params": {"overdue": "false", "sort": "-due_at", "limit": "2"}}),
+        ("GET", tasks, {"params": {"overdue": "1"}}),
+        ("GET", tasks, {"params": {"has_due": "false", "sort": "-priority"}}),
+        ("GET", tasks, {"params": {"has_due": "true", "sort": "priority", "offset": "1"}}),
+        ("GET", tasks, {"params": {"has_due": "yes"}}),
+        ("GET", tasks, {"params": {"sort": "due_at", "search": "p"}}),
     ]
 
 
@@ -295,6 +338,15 @@ async def test_well_formed_requests_are_served_by_the_lean_handlers(
     app.dependency_overrides[owned_tasks] = _fastapi_was_asked
     tasks = f"/api/{ALICE}/tasks"
     headers = {"Authorization": f"Bearer {token_for(ALICE)}"}
+    planned = [
+        ("priority", "none"),
+        ("priority", "high"),
+        ("due_after", "2026-12-01T08:00:00Z"),
+        ("due_before", "2027-12-01T08:00:00+01:00"),
+        ("overdue", "false"),
+        ("has_due", "true"),
+        ("sort", "-due_at"),
+    ]
     async with serving(app) as http:
         created = await http.post(tasks, json={"title": "Lean"}, headers=headers)
         assert created.status_code == 201, created.text
@@ -303,6 +355,7 @@ async def test_well_formed_requests_are_served_by_the_lean_handlers(
         answers = [
             created,
             await http.get(tasks, params={"limit": "5", "sort": "title"}, headers=headers),
+            await http.get(tasks, params=planned, headers=headers),
             await http.get(task, headers=headers),
             await http.put(task, json={"title": "Leaner"}, headers=headers),
             await http.patch(task, json={"description": "patched"}, headers=headers),
@@ -315,6 +368,6 @@ async def test_well_formed_requests_are_served_by_the_lean_handlers(
         searched = await http.get(tasks, params={"search": "lean"}, headers=headers)
 
     statuses = [answer.status_code for answer in answers]
-    assert statuses == [201, 200, 200, 200, 200, 200, 200, 201, 201, 204]
+    assert statuses == [201, 200, 200, 200, 200, 200, 200, 200, 201, 201, 204]
     assert answers[-2].headers["idempotent-replayed"] == "true"
     assert searched.status_code == 418, "a search is FastAPI's to answer"

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from backend.schemas import TaskSort
-from backend.task_store import OwnedTasks
+from backend.task_store import NO_PLANNING_FILTERS, OwnedTasks, PlanningFilters
 
 from support import ApiUser
 
@@ -21,16 +21,21 @@ TASKS = 100_000
 
 _BULK_INSERT = {
     "postgresql": """
-        INSERT INTO task (user_id, title, description, completed, created_at, updated_at, version)
+        INSERT INTO task (user_id, title, description, completed, created_at, updated_at, version,
+                          priority, due_at)
         SELECT :owner, 'task ' || n, NULL, n % 3 = 0,
-               now() - n * interval '1 second', now() - n * interval '1 second', 1
+               now() - n * interval '1 second', now() - n * interval '1 second', 1,
+               n % 4, CASE WHEN n % 2 = 0 THEN now() + (n - :tasks / 2) * interval '1 minute' END
         FROM generate_series(1, :tasks) AS n
     """,
     "sqlite": """
         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :tasks)
-        INSERT INTO task (user_id, title, description, completed, created_at, updated_at, version)
+        INSERT INTO task (user_id, title, description, completed, created_at, updated_at, version,
+                          priority, due_at)
         SELECT :owner, 'task ' || i, NULL, i % 3 = 0,
-               datetime('now', '-' || i || ' seconds'), datetime('now', '-' || i || ' seconds'), 1
+               datetime('now', '-' || i || ' seconds'), datetime('now', '-' || i || ' seconds'), 1,
+               i % 4,
+               CASE WHEN i % 2 = 0 THEN datetime('now', (i - :tasks / 2) || ' minutes') END
         FROM n
     """,
 }
@@ -45,9 +50,9 @@ async def explain(connection: AsyncConnection, statement: Any) -> str:
     return "\n".join(row[-1] for row in rows)
 
 
-async def test_every_sort_order_pages_off_an_index_at_100k_tasks(
-    engine: AsyncEngine, alice: ApiUser, bob: ApiUser
-) -> None:
+async def _seed(engine: AsyncEngine, alice: ApiUser, bob: ApiUser) -> None:
+    """`TASKS` tasks for alice besides her first: every priority, half of them due (half of
+    those overdue), a third completed; and one task of bob's."""
     await alice.create(title="first")
     await bob.create(title="someone else's")
     dialect = engine.dialect.name
@@ -59,10 +64,22 @@ async def test_every_sort_order_pages_off_an_index_at_100k_tasks(
             text("VACUUM ANALYZE task" if dialect == "postgresql" else "ANALYZE")
         )
 
+
+# `-due_at` keeps tasks without a due date last, where a backward read of the due date index
+# would give them first: PostgreSQL sorts its page (a top-N sort), as the docs say.
+_INDEXED_SORTS = [sort for sort in TaskSort if sort is not TaskSort.DUE_AT_DESC]
+
+
+async def test_every_sort_order_pages_off_an_index_at_100k_tasks(
+    engine: AsyncEngine, alice: ApiUser, bob: ApiUser
+) -> None:
+    await _seed(engine, alice, bob)
+    dialect = engine.dialect.name
+
     plans = {}
     async with engine.connect() as connection:
         tasks = OwnedTasks(connection, alice.id)
-        for sort in TaskSort:
+        for sort in _INDEXED_SORTS:
             for completed in (None, True, False):
                 page, _count = tasks.page_query(
                     completed=completed, search=None, sort=sort.value, limit=100, offset=0
@@ -95,3 +112,75 @@ async def test_every_sort_order_pages_off_an_index_at_100k_tasks(
     assert response.json()[0]["title"] == "first"
     done = await alice.request("GET", params={"limit": 5, "completed": "true"})
     assert done.headers["x-total-count"] == str(TASKS // 3)
+
+
+# Page 1 of the lists a planner shows, each with the indexes its page and its total read.
+PLANNED_PAGES = {
+    "priority=high": (
+        TaskSort.CREATED_AT_DESC,
+        PlanningFilters(priorities=frozenset({"high"})),
+        "ix_task_user_id_created_at_id",
+        "ix_task_user_id_priority_id",
+    ),
+    "overdue=true": (
+        TaskSort.CREATED_AT_DESC,
+        PlanningFilters(overdue=True),
+        "ix_task_user_id_created_at_id",
+        "ix_task_user_id_due_at_id",
+    ),
+    "sort=due_at": (
+        TaskSort.DUE_AT,
+        NO_PLANNING_FILTERS,
+        "ix_task_user_id_due_at_id",
+        "pk_task_count",
+    ),
+    "sort=-priority&priority=high&priority=medium": (
+        TaskSort.PRIORITY_DESC,
+        PlanningFilters(priorities=frozenset({"high", "medium"})),
+        "ix_task_user_id_priority_id",
+        "ix_task_user_id_priority_id",
+    ),
+}
+
+
+async def test_planned_page_one_reads_an_index_at_100k_tasks(
+    engine: AsyncEngine, alice: ApiUser, bob: ApiUser
+) -> None:
+    """Filtered by priority or overdue, the page walks a sort index and stops at its limit, and
+    the total is counted off the filter's own index; sorted by due date, the page is read off
+    the due date index (tasks without one last, where the index keeps them)."""
+    await _seed(engine, alice, bob)
+    dialect = engine.dialect.name
+    plans = {}
+    async with engine.connect() as connection:
+        tasks = OwnedTasks(connection, alice.id)
+        for name, (sort, planning, _page, _total) in PLANNED_PAGES.items():
+            page, _count = tasks.page_query(
+                completed=None,
+                search=None,
+                sort=sort.value,
+                limit=100,
+                offset=0,
+                planning=planning,
+            )
+            plans[name] = await explain(connection, page)
+
+    for name, (_sort, _planning, page_index, total_index) in PLANNED_PAGES.items():
+        plan = plans[name]
+        if dialect == "postgresql":
+            assert plan.startswith("Limit"), plan
+            assert re.search(rf"Index Scan( Backward)? using {page_index} on task\s+\(", plan), plan
+            assert re.search(
+                rf"(Index|Index Only|Bitmap Index) Scan (using|on) {total_index}", plan
+            )
+            assert "Seq Scan" not in plan, plan
+            assert "Sort" not in plan, plan
+        else:
+            assert f"SEARCH task USING INDEX {page_index}" in plan, (name, plan)
+            assert "TEMP B-TREE" not in plan, (name, plan)
+            assert "SCAN " not in plan, (name, plan)
+
+    overdue = await alice.request("GET", params={"overdue": "true", "limit": 5})
+    assert overdue.status_code == 200
+    # Tasks 2, 4, ... 50,000 are due before now; two in three of them are open.
+    assert int(overdue.headers["x-total-count"]) in range(16_660, 16_670)

@@ -54,6 +54,8 @@ async def test_task_indexes_serve_the_queries(engine: AsyncEngine) -> None:
     assert indexes["ix_task_user_id_updated_at_id"] == ["user_id", "updated_at", "id"]
     assert indexes["ix_task_user_id_title_id"] == ["user_id", "title", "id"]
     assert indexes["ix_task_user_id_id"] == ["user_id", "id"]
+    assert indexes["ix_task_user_id_priority_id"] == ["user_id", "priority", "id"]
+    assert indexes["ix_task_user_id_due_at_id"] == ["user_id", "due_at", "id"]
 
 
 def _alembic(connection: Connection, command_name: str, revision: str) -> None:
@@ -88,6 +90,31 @@ async def test_task_counts_are_backfilled_and_every_revision_downgrades(
         await connection.run_sync(_alembic, "upgrade", "head")
     async with engine.connect() as connection:
         assert await connection.run_sync(schema_differences) == []
+
+
+async def test_existing_tasks_get_no_priority_and_no_due_date(
+    engine: AsyncEngine, alice: ApiUser
+) -> None:
+    await alice.create(title="before", completed=True)
+    async with engine.begin() as connection:
+        await connection.run_sync(_alembic, "downgrade", "0003")
+        await connection.execute(
+            text(
+                "INSERT INTO task (user_id, title, completed, created_at, updated_at, version) "
+                "VALUES (:owner, 'written by the old schema', false, :now, :now, 1)"
+            ),
+            {"owner": alice.id, "now": utc_now()},
+        )
+        await connection.run_sync(_alembic, "upgrade", "head")
+    async with engine.connect() as connection:
+        assert await connection.run_sync(schema_differences) == []
+
+    response = await alice.request("GET", params={"sort": "id"})
+    tasks = response.json()
+    assert [(task["priority"], task["due_at"]) for task in tasks] == [("none", None)] * 2
+    assert response.headers["x-total-count"] == "2"
+    done = await alice.request("GET", params={"completed": "true"})
+    assert done.headers["x-total-count"] == "1", "the task count triggers survive"
 
 
 def has_open(pid: int, path: Path) -> bool:

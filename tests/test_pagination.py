@@ -133,7 +133,7 @@ async def test_total_counts_only_the_callers_matching_tasks(alice: ApiUser, bob:
         ({"limit": "ten"}, "limit", "valid integer"),
         ({"offset": -1}, "offset", "greater than or equal to 0"),
         ({"offset": 2**63}, "offset", "less than or equal to"),
-        ({"sort": "priority"}, "sort", "'-created_at'"),
+        ({"sort": "colour"}, "sort", "'-created_at'"),
         ({"sort": "--id"}, "sort", "'created_at'"),
     ],
 )

@@ -56,7 +56,10 @@ async def test_patch_accepts_merge_patch_media_type(alice: ApiUser) -> None:
         ({"completed": None}, "completed"),
         ({"completed": "yes"}, "completed"),
         ({"description": "d" * 1001}, "description"),
-        ({"priority": 1}, "priority"),
+        ({"colour": "red"}, "colour"),
+        ({"priority": None}, "priority"),
+        ({"priority": "HIGH"}, "priority"),
+        ({"due_at": "2026-12-01T09:00"}, "due_at"),
     ],
 )
 async def test_invalid_patches_are_422_and_change_nothing(

@@ -32,6 +32,12 @@ def _values(alice: ApiUser, task_id: int) -> dict[str, Any]:
         "title": "Written by the statement test",
         "description": None,
         "completed": True,
+        "priority": 2,
+        "due_at": now + timedelta(days=1),
+        "now": now,
+        "due_before": now + timedelta(days=2),
+        "due_after": now - timedelta(days=2),
+        **{f"priorities_{slot}": rank for slot, rank in enumerate((2, 3, 3, 3))},
         "created_at": now,
         "updated_at": now,
         "versions": ",1,2,",
@@ -53,8 +59,9 @@ def _values(alice: ApiUser, task_id: int) -> dict[str, Any]:
 
 
 def test_every_statement_shape_is_built_at_import() -> None:
-    # 48 pages and their 48 totals, 18 writes, 2 deletes, get and create.
-    assert len(task_store.STATEMENTS) == 118
+    # 72 pages and their 72 totals; 16 of each with planning filters (8 sets of them, with and
+    # without search); 66 writes, 2 deletes, get and create.
+    assert len(task_store.STATEMENTS) == 246
     assert len({id(statement) for statement in STATEMENTS}) == len(STATEMENTS)
 
 

@@ -27,7 +27,15 @@ async def assert_nothing_stored(user: ApiUser) -> None:
         ({"title": "ok", "description": "nul\x00byte"}, "description"),
         ({"title": "ok", "completed": "yes"}, "completed"),
         ({"title": "ok", "completed": 1}, "completed"),
-        ({"title": "ok", "priority": "high"}, "priority"),
+        ({"title": "ok", "colour": "red"}, "colour"),
+        ({"title": "ok", "priority": "urgent"}, "priority"),
+        ({"title": "ok", "priority": 3}, "priority"),
+        ({"title": "ok", "due_at": "2026-12-01T09:00:00"}, "due_at"),
+        ({"title": "ok", "due_at": "2026-12-01"}, "due_at"),
+        ({"title": "ok", "due_at": "tomorrow"}, "due_at"),
+        ({"title": "ok", "due_at": 1764579600}, "due_at"),
+        ({"title": "ok", "due_at": "2026-02-30T09:00:00Z"}, "due_at"),
+        ({"title": "ok", "due_at": "0001-01-01T00:00:00+01:00"}, "due_at"),
     ],
 )
 async def test_invalid_bodies_are_422_naming_the_field(

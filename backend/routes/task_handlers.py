@@ -19,7 +19,7 @@ from backend.idempotency import IdempotencyKeys, fingerprint
 from backend.pagination import link_header
 from backend.schemas import TaskCreate, TaskPatch, TaskReplace
 from backend.sql_runner import StatementRunner
-from backend.task_store import OwnedTasks, TaskRow
+from backend.task_store import OwnedTasks, PlanningFilters, TaskRow
 
 # What a replace writes: every client field.
 _REPLACED_FIELDS = tuple(TaskReplace.model_fields)
@@ -73,11 +73,17 @@ async def list_page(
     sort: str,
     limit: int,
     offset: int,
+    planning: PlanningFilters,
 ) -> Response:
     """One page of tasks; `X-Total-Count` and `Link` (built on `url`, its path percent-encoded)
     describe the whole list."""
     page = await tasks.page(
-        completed=completed, search=search, sort=sort, limit=limit, offset=offset
+        completed=completed,
+        search=search,
+        sort=sort,
+        limit=limit,
+        offset=offset,
+        planning=planning,
     )
     headers = {
         "X-Total-Count": str(page.total),
@@ -91,7 +97,11 @@ async def create(tasks: OwnedTasks, collection_path: str, body: TaskCreate) -> R
     percent-encoded (`url_paths.py`), so nothing after the write can fail to be sent."""
     collection = collection_path.rstrip("/")
     row = await tasks.create(
-        title=body.title, description=body.description, completed=body.completed
+        title=body.title,
+        description=body.description,
+        completed=body.completed,
+        priority=body.priority,
+        due_at=body.due_at,
     )
     return task_json(row, 201, Location=f"{collection}/{row['id']}")
 

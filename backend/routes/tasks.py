@@ -14,6 +14,7 @@ from typing import Annotated, Any, TypeVar
 
 from annotated_types import Interval
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from pydantic import ValidationError
 
 from backend.dependencies.tasks import (
     IdempotencyKeyHeader,
@@ -41,6 +42,9 @@ from backend.routes.lean import (
 )
 from backend.schemas import (
     CANONICAL_DIGITS,
+    INSTANT,
+    Instant,
+    Priority,
     TaskCompletion,
     TaskCreate,
     TaskPatch,
@@ -48,7 +52,7 @@ from backend.schemas import (
     TaskResponse,
     TaskSort,
 )
-from backend.task_store import OwnedTasks
+from backend.task_store import NO_PLANNING_FILTERS, OwnedTasks, PlanningFilters
 from backend.url_paths import request_path, request_url
 
 COLLECTION = "/api/{user_id}/tasks"
@@ -104,24 +108,50 @@ def _task_id(request: Request) -> int | None:
 
 
 _SORTS = frozenset(sort.value for sort in TaskSort)
+_PRIORITIES = frozenset(priority.value for priority in Priority)
 _BOOLEANS = {"true": True, "false": False}
+_PLANNING_BOOLEANS = frozenset({"overdue", "has_due"})
+_INSTANTS = frozenset({"due_before", "due_after"})
+
+
+def _instant(text: str) -> object:
+    """`text` as `Instant` reads it, or None for FastAPI to refuse."""
+    try:
+        return INSTANT.validate_python(text)
+    except ValidationError:
+        return None
 
 
 def _list_query(request: Request) -> dict[str, Any] | None:
-    """`completed`, `sort`, `limit` and `offset`, each at most once and canonical; None for
-    any other parameter (a search included) or form."""
+    """`completed`, `sort`, `limit`, `offset` and the planning filters, each at most once (but
+    `priority`, which may repeat) and canonical; None for any other parameter (a search
+    included) or form."""
     query: dict[str, Any] = {
         "completed": None,
         "sort": DEFAULT_SORT.value,
         "limit": DEFAULT_LIMIT,
         "offset": 0,
     }
+    planning: dict[str, Any] | None = None
     seen: set[str] = set()
     for name, raw in request.query_params.multi_items():
+        if name == "priority":
+            if raw not in _PRIORITIES:
+                return None
+            planning = planning or {}
+            planning.setdefault("priorities", set()).add(raw)
+            continue
         if name in seen:
             return None
         seen.add(name)
         value: object
+        if name in _PLANNING_BOOLEANS or name in _INSTANTS:
+            value = _BOOLEANS.get(raw) if name in _PLANNING_BOOLEANS else _instant(raw)
+            if value is None:
+                return None
+            planning = planning or {}
+            planning[name] = value
+            continue
         if name == "limit":
             value = whole_number(raw, 1, MAX_LIST_LIMIT)
         elif name == "offset":
@@ -135,6 +165,11 @@ def _list_query(request: Request) -> dict[str, Any] | None:
         if value is None:
             return None
         query[name] = value
+    if planning is None:
+        query["planning"] = NO_PLANNING_FILTERS
+    else:
+        priorities = frozenset(planning.pop("priorities", ()))
+        query["planning"] = PlanningFilters(priorities=priorities, **planning)
     return query
 
 
@@ -179,8 +214,37 @@ async def list_tasks(
         CANONICAL_DIGITS,
         Query(description="Tasks to skip before the page."),
     ] = 0,
+    priority: Annotated[
+        list[Priority] | None,
+        Query(description="Only tasks of this priority; repeat it for any of several."),
+    ] = None,
+    due_before: Annotated[
+        Instant | None,
+        Query(description="Only tasks due before this instant (exclusive; RFC 3339, offset)."),
+    ] = None,
+    due_after: Annotated[
+        Instant | None,
+        Query(description="Only tasks due at or after this instant (RFC 3339, offset)."),
+    ] = None,
+    overdue: Annotated[
+        bool | None,
+        Query(
+            description="`true`: open tasks due before now; `false`: every other task "
+            "(completed, due later, or with no due date)."
+        ),
+    ] = None,
+    has_due: Annotated[
+        bool | None, Query(description="Only tasks with (`true`) or without a due date.")
+    ] = None,
 ) -> Response:
     """One page of the caller's tasks; `X-Total-Count` and `Link` describe the whole list."""
+    planning = PlanningFilters(
+        priorities=frozenset(priority or ()),
+        due_before=due_before,
+        due_after=due_after,
+        overdue=overdue,
+        has_due=has_due,
+    )
     return await handlers.list_page(
         tasks,
         request_url(request),
@@ -189,6 +253,7 @@ async def list_tasks(
         sort=sort.value,
         limit=limit,
         offset=offset,
+        planning=planning,
     )
 
 
@@ -260,7 +325,7 @@ async def _lean_replace_task(request: Request) -> Response | None:
 async def replace_task(
     tasks: OwnedTasksDep, task_id: TaskId, body: TaskReplace, if_match: IfMatch = None
 ) -> Response:
-    """Replace title, description and completed; omitted fields take their defaults."""
+    """Replace the task's fields; omitted ones take their defaults."""
     return await handlers.replace(tasks, task_id, body, if_match)
 
 
@@ -272,7 +337,7 @@ async def _lean_update_task(request: Request) -> Response | None:
 async def update_task(
     tasks: OwnedTasksDep, task_id: TaskId, body: TaskPatch, if_match: IfMatch = None
 ) -> Response:
-    """Change only the fields present in the body; `"description": null` clears it."""
+    """Change only the fields present in the body; `null` clears `description` or `due_at`."""
     return await handlers.update(tasks, task_id, body, if_match)
 
 

@@ -3,12 +3,13 @@
 --   wrk -s bench/wrk/tasks.lua http://127.0.0.1:PORT -- DATA_FILE SCENARIO
 --
 -- DATA_FILE is a Lua file (written by bench/seed.py) returning one entry per user:
--- {path = "/api/ID/tasks", list = "/api/ID/tasks?...", auth = "Bearer ...", tasks = {ids}}.
+-- {path = "/api/ID/tasks", list = "/api/ID/tasks?...", filtered = "/api/ID/tasks?priority=...",
+--  auth = "Bearer ...", tasks = {ids}}.
 -- Every request goes to the next user in turn (each thread starts at its own offset), with that
 -- user's token and one of that user's own task ids. Every response status is checked: a status
 -- the scenario does not expect counts as an error, so a fast 4xx never passes for throughput.
--- SCENARIO: list | get | create | toggle | replace | mixed (50% list, 35% get, 10% toggle,
--- 5% create). done() prints one line, "BENCH_RESULT {json}", that bench/run.py reads.
+-- SCENARIO: list | filtered (list by priority, sorted by due date) | get | create | toggle |
+-- replace | mixed (50% list, 35% get, 10% toggle, 5% create). done() prints one line, "BENCH_RESULT {json}", that bench/run.py reads.
 
 local threads = {}
 
@@ -31,6 +32,7 @@ local REPLACE_BODY = '{"title": "Replaced by wrk", "description": "Full replacem
 
 local EXPECTED = {
   list = { [200] = true },
+  filtered = { [200] = true },
   get = { [200] = true },
   toggle = { [200] = true },
   replace = { [200] = true },
@@ -62,6 +64,8 @@ local function send(kind, user)
   local headers = { ["Authorization"] = user.auth }
   if kind == "list" then
     return wrk.format("GET", user.list, headers)
+  elseif kind == "filtered" then
+    return wrk.format("GET", user.filtered, headers)
   elseif kind == "get" then
     return wrk.format("GET", one_task(user), headers)
   elseif kind == "toggle" then
