@@ -42,7 +42,7 @@ export interface paths {
         get: operations["get_task"];
         /**
          * Replace a task
-         * @description Replace title, description and completed; omitted fields take their defaults.
+         * @description Replace the task's fields; omitted ones take their defaults.
          */
         put: operations["replace_task"];
         post?: never;
@@ -55,7 +55,7 @@ export interface paths {
         head?: never;
         /**
          * Change some fields of a task
-         * @description Change only the fields present in the body; `"description": null` clears it.
+         * @description Change only the fields present in the body; `null` clears `description` or `due_at`.
          */
         patch: operations["update_task"];
         trace?: never;
@@ -152,6 +152,12 @@ export interface components {
             detail?: components["schemas"]["ValidationError"][];
         };
         /**
+         * Priority
+         * @description How much a task matters, in increasing order; stored as its rank (`PRIORITY_RANKS`).
+         * @enum {string}
+         */
+        Priority: "none" | "low" | "medium" | "high";
+        /**
          * TaskCompletion
          * @description Optional body of `PATCH .../complete`: set `completed` instead of toggling it.
          * @example {
@@ -185,12 +191,25 @@ export interface components {
              * @default false
              */
             completed?: boolean;
+            /**
+             * @description `none` < `low` < `medium` < `high`.
+             * @default none
+             * @example high
+             */
+            priority?: components["schemas"]["Priority"];
+            /**
+             * Due At
+             * @description When the task is due: an RFC 3339 date-time with an offset (any offset; returned in UTC), or null for none.
+             * @example 2026-12-01T09:00:00+01:00
+             */
+            due_at?: string | null;
         };
         /**
          * TaskPatch
          * @description Body of `PATCH /api/{user_id}/tasks/{id}`: only the fields present change.
          *
-         *     `description: null` clears the description; `title` and `completed` may be omitted but not
+         *     `description: null` and `due_at: null` clear them; `title`, `completed` and `priority` may be
+         *     omitted but not
          *     null (the `None` defaults only mark "absent" and are not part of the schema).
          * @example {
          *       "title": "Buy oat milk"
@@ -211,6 +230,17 @@ export interface components {
             description?: string | null;
             /** Completed */
             completed?: boolean;
+            /**
+             * @description `none` < `low` < `medium` < `high`.
+             * @example high
+             */
+            priority?: components["schemas"]["Priority"];
+            /**
+             * Due At
+             * @description When the task is due: an RFC 3339 date-time with an offset (any offset; returned in UTC), or null for none.
+             * @example 2026-12-01T09:00:00+01:00
+             */
+            due_at?: string | null;
         };
         /**
          * TaskReplace
@@ -235,6 +265,18 @@ export interface components {
              * @default false
              */
             completed?: boolean;
+            /**
+             * @description `none` < `low` < `medium` < `high`.
+             * @default none
+             * @example high
+             */
+            priority?: components["schemas"]["Priority"];
+            /**
+             * Due At
+             * @description When the task is due: an RFC 3339 date-time with an offset (any offset; returned in UTC), or null for none.
+             * @example 2026-12-01T09:00:00+01:00
+             */
+            due_at?: string | null;
         };
         /**
          * TaskResponse
@@ -266,6 +308,14 @@ export interface components {
              * @example false
              */
             completed: boolean;
+            /** @example high */
+            priority: components["schemas"]["Priority"];
+            /**
+             * Due At
+             * @description When the task is due (UTC), or null.
+             * @example 2026-12-01T08:00:00+00:00
+             */
+            due_at: string | null;
             /**
              * Created At
              * Format: date-time
@@ -290,7 +340,7 @@ export interface components {
          * @description A list's order: a field, descending with a leading `-`; ties are broken by id.
          * @enum {string}
          */
-        TaskSort: "-created_at" | "created_at" | "-updated_at" | "updated_at" | "title" | "-title" | "id" | "-id";
+        TaskSort: "-created_at" | "created_at" | "-updated_at" | "updated_at" | "title" | "-title" | "id" | "-id" | "priority" | "-priority" | "due_at" | "-due_at";
         /** ValidationError */
         ValidationError: {
             /** Location */
@@ -326,6 +376,16 @@ export interface operations {
                 limit?: number;
                 /** @description Tasks to skip before the page. */
                 offset?: number;
+                /** @description Only tasks of this priority; repeat it for any of several. */
+                priority?: components["schemas"]["Priority"][];
+                /** @description Only tasks due before this instant (exclusive; RFC 3339, offset). */
+                due_before?: string;
+                /** @description Only tasks due at or after this instant (RFC 3339, offset). */
+                due_after?: string;
+                /** @description `true`: open tasks due before now; `false`: every other task (completed, due later, or with no due date). */
+                overdue?: boolean;
+                /** @description Only tasks with (`true`) or without a due date. */
+                has_due?: boolean;
             };
             header?: never;
             path: {

@@ -6,6 +6,12 @@ import type { NewTask, TaskChanges, TaskReplacement, TaskApi } from "../src/inde
 
 export const minimal: NewTask = { title: "Buy milk" };
 export const full: NewTask = { title: "Buy milk", description: null, completed: true };
+export const planned: NewTask = {
+  title: "Water the plants",
+  priority: "high",
+  due_at: "2026-12-01T09:00:00+01:00",
+};
+export const clearDue: TaskChanges = { due_at: null };
 export const replacement: TaskReplacement = { title: "Buy oat milk" };
 export const noChanges: TaskChanges = {};
 export const clearDescription: TaskChanges = { description: null };
@@ -15,7 +21,9 @@ export const untitled: NewTask = { description: "Two litres" };
 // @ts-expect-error the title is text
 export const numericTitle: NewTask = { title: 42 };
 // @ts-expect-error the API refuses unknown fields
-export const unknownField: NewTask = { title: "Buy milk", priority: "high" };
+export const unknownField: NewTask = { title: "Buy milk", colour: "red" };
+// @ts-expect-error a priority is one of the API's levels
+export const urgent: NewTask = { title: "Buy milk", priority: "urgent" };
 // @ts-expect-error `completed` is a boolean, never null
 export const nullCompleted: NewTask = { title: "Buy milk", completed: null };
 // @ts-expect-error a title may be omitted from a patch but not cleared
@@ -26,9 +34,10 @@ export const untitledReplacement: TaskReplacement = { completed: true };
 export async function calls(api: TaskApi): Promise<void> {
   await api.create("user-1", { title: "Buy milk" }, { idempotencyKey: "k-1" });
   await api.list("user-1", { limit: 5, offset: 5, completed: false, sort: "-created_at" });
+  await api.list("user-1", { priority: ["high", "medium"], overdue: true, sort: "due_at" });
   await api.update("user-1", 1, { completed: true }, { ifMatch: '"1.2"' });
   // @ts-expect-error the sort is one of the API's orders
-  await api.list("user-1", { sort: "priority" });
+  await api.list("user-1", { sort: "colour" });
   // @ts-expect-error task ids are numbers
   await api.get("user-1", "1");
 }
