@@ -17,12 +17,12 @@ from backend.errors import error_response, json_response
 from backend.etags import if_match_versions, none_match, task_etag
 from backend.idempotency import IdempotencyKeys, fingerprint
 from backend.pagination import link_header
-from backend.schemas import TaskCreate, TaskPatch, TaskReplace
+from backend.schemas import TaskCreate, TaskPatch, TaskReplace, TaskWrite
 from backend.sql_runner import StatementRunner
 from backend.task_store import OwnedTasks, PlanningFilters, TaskRow
 
-# What a replace writes: every client field.
-_REPLACED_FIELDS = tuple(TaskReplace.model_fields)
+# What a create or a replace writes: every client field.
+_CLIENT_FIELDS = tuple(TaskWrite.model_fields)
 
 
 def _fields(body: BaseModel, names: Iterable[str]) -> dict[str, Any]:
@@ -96,13 +96,7 @@ async def create(tasks: OwnedTasks, collection_path: str, body: TaskCreate) -> R
     """201 with the new task; `Location` is its URL under `collection_path`, which comes
     percent-encoded (`url_paths.py`), so nothing after the write can fail to be sent."""
     collection = collection_path.rstrip("/")
-    row = await tasks.create(
-        title=body.title,
-        description=body.description,
-        completed=body.completed,
-        priority=body.priority,
-        due_at=body.due_at,
-    )
+    row = await tasks.create(**_fields(body, _CLIENT_FIELDS))
     return task_json(row, 201, Location=f"{collection}/{row['id']}")
 
 
@@ -145,7 +139,7 @@ async def replace(
     tasks: OwnedTasks, task_id: int, body: TaskReplace, if_match: str | None
 ) -> Response:
     """Every client field set: omitted ones take their defaults."""
-    return await _write(tasks, task_id, if_match, _fields(body, _REPLACED_FIELDS))
+    return await _write(tasks, task_id, if_match, _fields(body, _CLIENT_FIELDS))
 
 
 async def update(
