@@ -23,6 +23,7 @@ from starlette.responses import Response
 from starlette.routing import compile_path
 
 from backend import standard_json
+from backend.url_paths import route_path
 
 logger = logging.getLogger("backend.errors")
 
@@ -82,7 +83,7 @@ async def _http_exception(request: Request, exc: Exception) -> Response:
 
 def _allowed_methods(request: Request) -> str:
     """Every method the API serves at this path (Starlette names only the first route's)."""
-    path = request.scope["path"]
+    path = route_path(request.scope)
     methods = {
         method.upper()
         for _template, pattern, operations in documented_paths(request.app)

@@ -15,6 +15,7 @@ from starlette.types import Scope
 from backend.errors import error_response
 from backend.middleware.exchange import Exchange
 from backend.tokens import AuthError, TokenVerifier
+from backend.url_paths import route_path
 
 logger = logging.getLogger("backend.auth")
 
@@ -45,7 +46,7 @@ def _bearer_token(scope: Scope) -> str:
 async def identify(scope: Scope, exchange: Exchange) -> Response | None:
     """Verify an `/api/` request's bearer token: the caller, or why there is none, goes on the
     exchange. Refuses nothing itself."""
-    if scope["path"].startswith(PROTECTED_PREFIX):
+    if route_path(scope).startswith(PROTECTED_PREFIX):
         verifier: TokenVerifier = scope["app"].state.token_verifier
         try:
             exchange.caller = await verifier.verify(_bearer_token(scope))

@@ -18,6 +18,7 @@ from backend.metrics import Metrics
 from backend.middleware.exchange import Exchange
 from backend.rate_limit import Decision, Policy, RateLimiter
 from backend.tokens import AuthenticatedUser
+from backend.url_paths import route_path
 
 EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -36,7 +37,7 @@ class RateLimitGate:
 
     async def __call__(self, scope: Scope, exchange: Exchange) -> Response | None:
         """The 429 if the quota is spent; the `RateLimit` headers go on the exchange."""
-        if scope["path"] in EXEMPT_PATHS:
+        if route_path(scope) in EXEMPT_PATHS:
             return None
         key, policy = self._key_and_policy(scope, exchange)
         limiter: RateLimiter = scope["app"].state.rate_limiter

@@ -13,6 +13,7 @@ from starlette.types import Scope
 from backend.access_log import AccessLog
 from backend.errors import documented_paths
 from backend.metrics import Metrics
+from backend.url_paths import route_path
 
 REQUEST_ID_HEADER = b"x-request-id"
 _WELL_FORMED_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
@@ -31,7 +32,7 @@ def route_template(scope: Scope) -> str:
         return template
     app = scope.get("app")
     if app is not None:
-        path = scope["path"]
+        path = route_path(scope)
         for template, pattern, _methods in documented_paths(app):
             if pattern.match(path):
                 return template
