@@ -6,7 +6,10 @@ measured wrk run on each (alternating which goes first), checking every response
 the extras: page-1 list latency at 100 and 100,000 tasks, RSS of a worker after 10k and 200k
 requests, and the CPU cost of HS256 and EdDSA verification. Prints a table and writes it, with
 the machine, load, date and commit, to bench/results/. With `--baseline REV` the API's
-`backend/` at REV runs as a third app ("before") beside the checkout's ("after").
+`backend/` at REV runs as a third app ("before") beside the checkout's ("after"). When the API
+has gained work since REV (more fields in every task), `--baseline-reference REF` measures
+"before" against the reference app at REF, one that does the job the API did at REV, so each
+ratio compares an API with a floor doing the same job.
 
     python bench/run.py            # the full run (about 20 minutes with --repeat 3)
     python bench/run.py --baseline main   # the API at main (before) and now (after), ~27 min
@@ -17,6 +20,7 @@ the machine, load, date and commit, to bench/results/. With `--baseline REV` the
 import argparse
 import asyncio
 import collections
+import dataclasses
 import json
 import math
 import os
@@ -84,6 +88,7 @@ class Options:
     scenario_runs: bool
     label: str
     baseline: str | None
+    baseline_reference: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,8 @@ class Baseline:
     commit: str
     subject: str
     source: Path
+    # The reference app "before" is measured against, when not this checkout's.
+    reference: "Baseline | None" = None
 
 
 def parse_args() -> tuple[Options, str | None, bool]:
@@ -116,6 +123,11 @@ def parse_args() -> tuple[Options, str | None, bool]:
         metavar="REV",
         help="also run the API's backend/ at this git revision ('before'), same venv",
     )
+    parser.add_argument(
+        "--baseline-reference",
+        metavar="REF",
+        help="measure 'before' against bench/reference_app.py at this revision (its job)",
+    )
     parser.add_argument("--quick", action="store_true", help="short runs: a harness smoke check")
     parser.add_argument("--profile", choices=SCENARIOS, help="profile one API worker instead")
     args = parser.parse_args()
@@ -137,10 +149,13 @@ def parse_args() -> tuple[Options, str | None, bool]:
         scenario_runs=not args.extras_only,
         label=args.label,
         baseline=args.baseline,
+        baseline_reference=args.baseline_reference,
     )
     unknown = set(options.scenarios) - set(SCENARIOS)
     if unknown:
         parser.error(f"unknown scenarios: {sorted(unknown)}")
+    if args.baseline_reference and not args.baseline:
+        parser.error("--baseline-reference needs --baseline")
     if args.baseline and (args.extras_only or args.profile):
         parser.error("--baseline compares scenario runs: not with --extras-only or --profile")
     return options, args.profile, quick
@@ -220,18 +235,22 @@ def start_api(
     return Server(name, [*command, "--workers", str(workers)], env, WORK_DIR, port)
 
 
-def start_reference(options: Options, workers: int, port: int) -> Server:
+def start_reference(
+    options: Options, workers: int, port: int, source: Path = ROOT, name: str = "reference"
+) -> Server:
+    """The reference app of `source` (this checkout, or a baseline reference's worktree)."""
     env = {
         "REFERENCE_DATABASE_URL": options.database_url,
         "REFERENCE_SECRET": SECRET,
         "REFERENCE_POOL_SIZE": str(options.pool_size),
+        "PYTHONPATH": str(source),
     }
     command = [
         sys.executable, "-m", "uvicorn", "bench.reference_app:app", "--port", str(port),
         "--workers", str(workers), "--loop", "uvloop", "--http", "httptools",
         "--no-access-log", "--no-server-header", "--no-proxy-headers", "--log-level", "warning",
     ]  # fmt: skip
-    return Server("reference", command, env, ROOT, port)
+    return Server(name, command, env, source, port)
 
 
 def _git(*args: str) -> str:
@@ -249,20 +268,29 @@ def _remove_worktree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
-@contextmanager
-def baseline_checkout(rev: str, work_dir: Path = WORK_DIR) -> Iterator[Baseline]:
-    """`backend/` of `rev` in a throwaway git worktree under bench/.work/, removed afterwards.
+# What a baseline worktree holds: the API, and for a baseline reference the reference app too.
+API_PATHS = ("backend",)
+REFERENCE_PATHS = ("backend", "bench/__init__.py", "bench/reference_app.py")
 
-    Only `backend/` is checked out; the server runs on this venv (the same pinned
-    dependencies) and on the database this checkout migrated.
+
+@contextmanager
+def baseline_checkout(
+    rev: str, work_dir: Path = WORK_DIR, paths: tuple[str, ...] = API_PATHS
+) -> Iterator[Baseline]:
+    """`paths` (`backend/`, by default) of `rev` in a throwaway git worktree under
+    bench/.work/, removed afterwards.
+
+    The servers run on this venv (the same pinned dependencies) and on the database this
+    checkout migrated.
     """
     commit = _git("rev-parse", "--verify", f"{rev}^{{commit}}")
-    path = work_dir / f"baseline-{commit[:12]}"
+    kind = "baseline" if paths == API_PATHS else "baseline-reference"
+    path = work_dir / f"{kind}-{commit[:12]}"
     _remove_worktree(path)
     # --force: a crashed run may have left the path registered but gone.
     _git("worktree", "add", "--force", "--detach", "--no-checkout", str(path), commit)
     try:
-        subprocess.run(["git", "-C", str(path), "checkout", commit, "--", "backend"], check=True)
+        subprocess.run(["git", "-C", str(path), "checkout", commit, "--", *paths], check=True)
         imported = subprocess.run(
             [sys.executable, "-c", "import backend; print(backend.__file__)"],
             env={**os.environ, "PYTHONPATH": str(path)},  # as `api_env` sets it
@@ -283,7 +311,7 @@ def servers(
     options: Options, seeded: Seeded, workers: int, baseline: Baseline | None = None
 ) -> Iterator[dict[str, Server]]:
     """The apps of one worker count: "api" (this checkout), "reference" and, given a baseline,
-    "baseline" (the API at the baseline's revision)."""
+    "baseline" (the API at the baseline's revision) and, given one, "baseline-reference"."""
     started: dict[str, Server] = {}
     try:
         started["api"] = start_api(options, workers, options.port_base + 1)
@@ -292,6 +320,14 @@ def servers(
             started["baseline"] = start_api(
                 options, workers, options.port_base + 4, baseline.source, "baseline"
             )
+            if baseline.reference is not None:
+                started["baseline-reference"] = start_reference(
+                    options,
+                    workers,
+                    options.port_base + 5,
+                    baseline.reference.source,
+                    "baseline-reference",
+                )
         for server in started.values():
             server.wait_ready(seeded.probe_path, seeded.probe_authorization)
         yield started
@@ -390,8 +426,9 @@ def run_scenarios(
 
 def summarise(workers: int, scenario: str, runs: dict[str, list[dict[str, Any]]]) -> dict:
     """Medians over repeats; the ratios to the reference are taken within each repeat, then
-    their median: `rps_ratio`, `p99_ratio` for the API, `baseline_...` for a baseline, whose
-    `..._change` is how much the API's ratio moved from the baseline's."""
+    their median: `rps_ratio`, `p99_ratio` for the API, `baseline_...` for a baseline (to the
+    baseline reference when there is one), whose `..._change` is how much the API's ratio moved
+    from the baseline's."""
     row: dict[str, Any] = {"workers": workers, "scenario": scenario, "runs": runs}
     for name, results in runs.items():
         row[name] = {
@@ -402,7 +439,12 @@ def summarise(workers: int, scenario: str, runs: dict[str, list[dict[str, Any]]]
         }
     for name, prefix in (("api", ""), ("baseline", "baseline_")):
         if name in runs:
-            pairs = list(zip(runs[name], runs["reference"], strict=True))
+            floor = (
+                "baseline-reference"
+                if name == "baseline" and "baseline-reference" in runs
+                else "reference"
+            )
+            pairs = list(zip(runs[name], runs[floor], strict=True))
             row[f"{prefix}rps_ratio"] = statistics.median(a["rps"] / r["rps"] for a, r in pairs)
             row[f"{prefix}p99_ratio"] = statistics.median(
                 a["p99_ms"] / r["p99_ms"] for a, r in pairs
@@ -595,10 +637,17 @@ TABLE_HEADER = (
 
 def format_before_after_row(row: dict[str, Any]) -> str:
     before, after, ref = row["baseline"], row["api"], row["reference"]
+    # With a baseline reference, each reference column reads "before's / after's".
+    before_ref = row.get("baseline-reference")
+    rps, p99, errors = f"{ref['rps']:.0f}", f"{ref['p99_ms']:.1f}", str(ref["errors"])
+    if before_ref is not None:
+        rps = f"{before_ref['rps']:.0f} / {rps}"
+        p99 = f"{before_ref['p99_ms']:.1f} / {p99}"
+        errors = f"{before_ref['errors']}+{errors}"
     return (
         f"| {row['workers']} | {row['scenario']} | {before['rps']:.0f} | {after['rps']:.0f} | "
-        f"{ref['rps']:.0f} | {before['p99_ms']:.1f} | {after['p99_ms']:.1f} | "
-        f"{ref['p99_ms']:.1f} | {before['errors']}/{after['errors']}/{ref['errors']} | "
+        f"{rps} | {before['p99_ms']:.1f} | {after['p99_ms']:.1f} | "
+        f"{p99} | {before['errors']}/{after['errors']}/{errors} | "
         f"{row['baseline_rps_ratio']:.2f} | **{row['rps_ratio']:.2f}** | "
         f"{row['rps_ratio_change']:+.1%} | {row['baseline_p99_ratio']:.2f} | "
         f"{row['p99_ratio']:.2f} | {row['p99_ratio_change']:+.1%} |"
@@ -632,6 +681,14 @@ def setup_notes(baseline: Baseline | None) -> list[str]:
             f"{baseline.subject}), same venv and settings; after: this checkout. Ratios are "
             "medians of per-run ratios to the reference; change = after/ref over before/ref - 1."
         )
+        if baseline.reference is not None:
+            reference = baseline.reference
+            notes.append(
+                f"Before is measured against the reference app at `{reference.rev}` "
+                f"({reference.commit[:12]}: {reference.subject}), which does the job the API "
+                "did then; after against this checkout's. Reference columns read "
+                "before's / after's."
+            )
     return notes
 
 
@@ -707,6 +764,12 @@ def main() -> None:
         if options.baseline:
             baseline = stack.enter_context(baseline_checkout(options.baseline))
             info["baseline"] = {"rev": baseline.rev, "commit": baseline.commit}
+            if options.baseline_reference:
+                reference = stack.enter_context(
+                    baseline_checkout(options.baseline_reference, paths=REFERENCE_PATHS)
+                )
+                baseline = dataclasses.replace(baseline, reference=reference)
+                info["baseline_reference"] = {"rev": reference.rev, "commit": reference.commit}
         print(f"load: {info['load_before']}", flush=True)
         print("\n".join(setup_notes(baseline)), flush=True)
         print(table_header(baseline), flush=True)

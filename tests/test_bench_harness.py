@@ -12,7 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from bench.run import ROOT, baseline_checkout, format_row, run_order, summarise
+from bench.run import (
+    REFERENCE_PATHS,
+    ROOT,
+    baseline_checkout,
+    format_row,
+    run_order,
+    summarise,
+)
 from bench.seed import PAGE_USERS, TASKS_PER_USER, USERS, seed
 
 from support import SECRET, ApiUser
@@ -111,6 +118,22 @@ def test_before_and_after_are_each_compared_with_the_reference_of_their_run() ->
     )
 
 
+def test_before_is_compared_with_its_own_reference_when_it_has_one() -> None:
+    runs = {
+        "api": [_run(90.0, 4.0), _run(270.0, 6.0), _run(45.0, 3.0)],
+        "reference": [_run(100.0, 2.0), _run(300.0, 3.0), _run(50.0, 1.5)],
+        "baseline": [_run(60.0, 8.0), _run(180.0, 12.0), _run(30.0, 6.0)],
+        "baseline-reference": [_run(120.0, 2.0), _run(360.0, 3.0), _run(60.0, 1.5)],
+    }
+    row = summarise(1, "list", runs)
+    assert (row["rps_ratio"], row["baseline_rps_ratio"]) == (0.9, 0.5)
+    assert row["rps_ratio_change"] == pytest.approx(0.8)
+    assert format_row(row) == (
+        "| 1 | list | 60 | 90 | 120 / 100 | 8.0 | 4.0 | 2.0 / 2.0 | 0/0/0+0 | 0.50 | **0.90** | "
+        "+80.0% | 4.00 | 2.00 | -50.0% |"
+    )
+
+
 def test_each_app_takes_each_place_in_turn() -> None:
     apps = ["api", "reference", "baseline"]
     orders = [run_order(apps, repeat) for repeat in range(3)]
@@ -137,3 +160,12 @@ def test_a_baseline_is_backend_at_its_revision_in_a_throwaway_worktree(tmp_path:
         assert not (baseline.source / "bench").exists()
     assert not baseline.source.exists()
     assert str(baseline.source) not in _worktrees()
+
+
+def test_a_baseline_reference_holds_the_reference_app_of_its_revision(tmp_path: Path) -> None:
+    with baseline_checkout("HEAD", tmp_path, REFERENCE_PATHS) as reference:
+        shown = ["git", "-C", str(ROOT), "show", f"{reference.commit}:bench/reference_app.py"]
+        committed = subprocess.run(shown, check=True, capture_output=True, text=True).stdout
+        assert (reference.source / "bench" / "reference_app.py").read_text() == committed
+        assert (reference.source / "backend" / "pagination.py").exists()
+    assert not reference.source.exists()
