@@ -50,8 +50,10 @@ from bench import jwt_cost  # noqa: E402
 from bench.reference_app import LEAVES_OUT  # noqa: E402
 from bench.seed import Seeded, seed  # noqa: E402
 
-SCENARIOS = ("list", "filtered", "get", "create", "toggle", "replace", "mixed")
-WRITES_NEW_ROWS = {"create", "mixed"}
+SCENARIOS = ("list", "filtered", "get", "create", "toggle", "replace", "mixed", "many_users")
+# `many_users` is `mixed` spread over the seed's crowd of 20,000 users (bench/seed.py).
+CROWD_SCENARIO = "many_users"
+WRITES_NEW_ROWS = {"create", "mixed", CROWD_SCENARIO}
 FIRST_CONTACT_REQUESTS_PER_USER = 2
 PROFILE_RATE = 250  # py-spy samples per second
 SECRET = "bench-secret-0123456789abcdef0123456789abcdef"
@@ -227,11 +229,17 @@ def api_env(options: Options, source: Path) -> dict[str, str]:
 
 
 def start_api(
-    options: Options, workers: int, port: int, source: Path = ROOT, name: str = "api"
+    options: Options,
+    workers: int,
+    port: int,
+    source: Path = ROOT,
+    name: str = "api",
+    settings: dict[str, str] | None = None,
 ) -> Server:
+    """The API as production runs it; `settings` override some of its environment."""
     command = [sys.executable, "-m", "backend", "serve", "--port", str(port)]
     # Run where no project .env is found, so only these settings apply.
-    env = api_env(options, source)
+    env = {**api_env(options, source), **(settings or {})}
     return Server(name, [*command, "--workers", str(workers)], env, WORK_DIR, port)
 
 
@@ -372,30 +380,47 @@ async def _delete_benchmark_rows(database_url: str, max_seeded_id: int) -> None:
         await connection.close()
 
 
+def workload(seeded: Seeded, scenario: str) -> tuple[Path, str]:
+    """The data file and the wrk script's scenario a benchmark scenario runs."""
+    if scenario == CROWD_SCENARIO:
+        if seeded.crowd_file is None:
+            raise RuntimeError("many_users needs the crowd: seed with crowd=True")
+        return seeded.crowd_file, "mixed"
+    return seeded.users_file, scenario
+
+
 def measure(options: Options, seeded: Seeded, server: Server, scenario: str) -> dict[str, Any]:
     load = (options.connections, options.threads)
-    wrk(server.url, seeded.users_file, scenario, options.warmup, *load)
-    result = wrk(server.url, seeded.users_file, scenario, options.duration, *load)
+    data_file, script_scenario = workload(seeded, scenario)
+    wrk(server.url, data_file, script_scenario, options.warmup, *load)
+    result = wrk(server.url, data_file, script_scenario, options.duration, *load)
     if scenario in WRITES_NEW_ROWS:
         # Keep every user at 20 tasks, so list results stay comparable between runs.
         asyncio.run(_delete_benchmark_rows(options.database_url, seeded.max_seeded_id))
     return result
 
 
-def first_contact(options: Options, seeded: Seeded, server: Server, workers: int) -> None:
-    """Send every user to every worker a few times, so that first-request work (token check,
-    user row provisioning) is done before anything is measured.
+def first_contact(
+    options: Options, seeded: Seeded, server: Server, workers: int, crowd: bool = False
+) -> None:
+    """Send every user (and the crowd's, with `crowd`) to every worker a few times, so that
+    first-request work (token check, user row provisioning) is done before anything is
+    measured.
 
     Each wrk thread walks the users in order from its own offset, starting afresh with every
     run, so one run must be long enough for each thread to pass every user that many times:
     a short probe run gives the rate, then one run of the length that rate needs.
     """
     threads = 2
-    probe = wrk(server.url, seeded.users_file, "list", 2, options.connections, threads)
-    rate = max(probe["requests"] / 2, 1)
-    per_thread = FIRST_CONTACT_REQUESTS_PER_USER * seeded.users * workers
-    seconds = math.ceil(per_thread * threads / rate) + 1
-    wrk(server.url, seeded.users_file, "list", seconds, options.connections, threads)
+    groups = [(seeded.users_file, seeded.users)]
+    if crowd and seeded.crowd_file is not None:
+        groups.append((seeded.crowd_file, seeded.crowd_users))
+    for data_file, users in groups:
+        probe = wrk(server.url, data_file, "list", 2, options.connections, threads)
+        rate = max(probe["requests"] / 2, 1)
+        per_thread = FIRST_CONTACT_REQUESTS_PER_USER * users * workers
+        seconds = math.ceil(per_thread * threads / rate) + 1
+        wrk(server.url, data_file, "list", seconds, options.connections, threads)
 
 
 def run_order(names: list[str], repeat: int) -> list[str]:
@@ -411,8 +436,9 @@ def run_scenarios(
     rows = []
     for workers in options.workers:
         with servers(options, seeded, workers, baseline) as started:
+            crowd = CROWD_SCENARIO in options.scenarios
             for server in started.values():
-                first_contact(options, seeded, server, workers)
+                first_contact(options, seeded, server, workers, crowd)
             for scenario in options.scenarios:
                 runs: dict[str, list[dict[str, Any]]] = {name: [] for name in started}
                 for repeat in range(options.repeat):
@@ -480,6 +506,35 @@ def page_latency(options: Options, seeded: Seeded) -> dict[str, Any]:
     return results
 
 
+def access_log_cost(options: Options, seeded: Seeded) -> dict[str, Any]:
+    """`get` at 1 worker with the access log on (the default) and off, taking turns: the
+    median of the per-run ratios on/off is what the log costs."""
+    started = {
+        "on": start_api(options, 1, options.port_base + 1, name="access-log-on"),
+        "off": start_api(
+            options, 1, options.port_base + 2, name="access-log-off", settings={"ACCESS_LOG": "0"}
+        ),
+    }
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in started}
+    try:
+        for server in started.values():
+            server.wait_ready(seeded.probe_path, seeded.probe_authorization)
+            first_contact(options, seeded, server, 1)
+        for repeat in range(max(options.repeat, 3)):
+            for name in run_order(list(started), repeat):
+                runs[name].append(measure(options, seeded, started[name], "get"))
+    finally:
+        for server in started.values():
+            server.stop()
+    ratios = [on["rps"] / off["rps"] for on, off in zip(runs["on"], runs["off"], strict=True)]
+    return {
+        "on_rps": statistics.median(run["rps"] for run in runs["on"]),
+        "off_rps": statistics.median(run["rps"] for run in runs["off"]),
+        "ratio": statistics.median(ratios),
+        "runs": runs,
+    }
+
+
 def rss_growth(options: Options, seeded: Seeded) -> dict[str, Any]:
     """RSS of one API worker after N1 and after N2 requests (mixed scenario, from a cold start)."""
     first, second = options.rss_checkpoints
@@ -510,15 +565,16 @@ def profile(options: Options, seeded: Seeded, scenario: str) -> None:
     raw = WORK_DIR / "profile.collapsed"
     with servers(options, seeded, 1) as started:
         api = started["api"]
-        first_contact(options, seeded, api, 1)
-        wrk(api.url, seeded.users_file, scenario, options.warmup, options.connections, 2)
+        data_file, script_scenario = workload(seeded, scenario)
+        first_contact(options, seeded, api, 1, scenario == CROWD_SCENARIO)
+        wrk(api.url, data_file, script_scenario, options.warmup, options.connections, 2)
         spy_command = [
             PY_SPY, "record", "--pid", str(api.process.pid), "--rate", str(PROFILE_RATE),
             "--duration", str(options.duration), "--format", "raw", "--output", str(raw),
             "--nonblocking",
         ]  # fmt: skip
         spy = subprocess.Popen(spy_command)
-        result = wrk(api.url, seeded.users_file, scenario, options.duration, options.connections, 2)
+        result = wrk(api.url, data_file, script_scenario, options.duration, options.connections, 2)
         spy.wait()
     report = summarise_profile(raw.read_text(), result, options.duration)
     RESULTS_DIR.mkdir(exist_ok=True)
@@ -662,6 +718,23 @@ BEFORE_AFTER_HEADER = (
 )
 
 
+def crowd_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """What the API serves with 20,000 active users against with 1,000 (`many_users` over
+    `mixed`, the same request mix), per worker count, when both ran."""
+    by_key = {(row["workers"], row["scenario"]): row for row in rows}
+    lines = []
+    for (workers, scenario), crowd in by_key.items():
+        few = by_key.get((workers, "mixed"))
+        if scenario == CROWD_SCENARIO and few is not None:
+            share = crowd["api"]["rps"] / few["api"]["rps"]
+            reference = crowd["reference"]["rps"] / few["reference"]["rps"]
+            lines.append(
+                f"- {workers} worker(s): with 20,000 users the API serves **{share:.0%}** of its "
+                f"1,000-user `mixed` figure (the reference {reference:.0%})."
+            )
+    return ["", *lines] if lines else []
+
+
 def table_header(baseline: Baseline | None) -> str:
     return TABLE_HEADER if baseline is None else BEFORE_AFTER_HEADER
 
@@ -714,6 +787,7 @@ def report(
         "",
         table_header(baseline),
         *(format_row(row) for row in rows),
+        *crowd_lines(rows),
     ]
     if "page" in extras:
         page = extras["page"]
@@ -730,6 +804,14 @@ def report(
             ),
             "",
             f"p50 at 100,000 / p50 at 100: **{page['p50_ratio']:.2f}**",
+        ]
+    if "access_log" in extras:
+        cost = extras["access_log"]
+        lines += [
+            "",
+            f"Access log, `get` at 1 worker: {cost['on_rps']:.0f} req/s on, "
+            f"{cost['off_rps']:.0f} off; on/off **{cost['ratio']:.2f}** (median of per-run "
+            "ratios).",
         ]
     if "rss" in extras:
         rss = extras["rss"]
@@ -754,7 +836,10 @@ def report(
 def main() -> None:
     options, profile_scenario, quick = parse_args()
     WORK_DIR.mkdir(exist_ok=True)
-    seeded = seed(options.database_url, SECRET, WORK_DIR)
+    crowd = (options.scenario_runs and CROWD_SCENARIO in options.scenarios) or (
+        profile_scenario == CROWD_SCENARIO
+    )
+    seeded = seed(options.database_url, SECRET, WORK_DIR, crowd=crowd)
     if profile_scenario:
         profile(options, seeded, profile_scenario)
         return
@@ -779,6 +864,7 @@ def main() -> None:
         extras["jwt"] = jwt_cost.measure()
         extras["page"] = page_latency(options, seeded)
         extras["rss"] = rss_growth(options, seeded)
+        extras["access_log"] = access_log_cost(options, seeded)
     info["load_after"] = _command("uptime")
     text = report(options, info, rows, extras, baseline)
     print(text)

@@ -16,6 +16,7 @@ from bench.run import (
     REFERENCE_PATHS,
     ROOT,
     baseline_checkout,
+    crowd_lines,
     format_row,
     run_order,
     summarise,
@@ -169,3 +170,26 @@ def test_a_baseline_reference_holds_the_reference_app_of_its_revision(tmp_path: 
         assert (reference.source / "bench" / "reference_app.py").read_text() == committed
         assert (reference.source / "backend" / "pagination.py").exists()
     assert not reference.source.exists()
+
+
+def test_the_crowd_scenario_is_reported_against_the_same_mix_at_1000_users() -> None:
+    rows = [
+        {
+            "workers": 1,
+            "scenario": "mixed",
+            "api": _run(1000.0, 5.0),
+            "reference": _run(2000.0, 2.0),
+        },
+        {
+            "workers": 1,
+            "scenario": "many_users",
+            "api": _run(850.0, 6.0),
+            "reference": _run(1900.0, 2.0),
+        },
+    ]
+    assert crowd_lines(rows) == [
+        "",
+        "- 1 worker(s): with 20,000 users the API serves **85%** of its 1,000-user `mixed` "
+        "figure (the reference 95%).",
+    ]
+    assert crowd_lines(rows[:1]) == []
