@@ -211,6 +211,12 @@ async def test_replicas_migrating_a_fresh_database_at_once_all_succeed(
             raise AssertionError("the three migrations never all waited for the lock")
         await asyncio.sleep(1.5)
     outputs = [(await process.communicate())[0].decode() for process in processes]
+    # Shown in full when the test fails (an assertion message is cut short).
+    print(
+        "\n".join(
+            f"--- migrate {pid}:\n{output}" for pid, output in zip(pids, outputs, strict=True)
+        )
+    )
 
     assert [process.returncode for process in processes] == [0, 0, 0], outputs
     assert all("database schema is up to date" in output for output in outputs)
