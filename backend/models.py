@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     text,
 )
 from sqlmodel import Field, SQLModel
@@ -40,6 +41,11 @@ DESCRIPTION_MAX_LENGTH = 1000
 USER_ID_MAX_LENGTH = 255
 EMAIL_MAX_LENGTH = 255
 NAME_MAX_LENGTH = 100
+TAG_MAX_LENGTH = 50
+# A tag's key is its name case-folded, which can be longer: `str.casefold()` turns one character
+# into at most three.
+TAG_KEY_MAX_LENGTH = 3 * TAG_MAX_LENGTH
+RECURRENCE_MAX_LENGTH = 255
 
 
 def utc_now() -> datetime:
@@ -133,6 +139,10 @@ class Task(SQLModel, table=True):
     # index serves it; statements return the name (`task_store`).
     priority: int = Field(sa_column=Column(SmallInteger, nullable=False, server_default=text("0")))
     due_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    # An RFC 5545 RRULE value as `recurrence.py` writes it back; never set without `due_at`.
+    recurrence: str | None = Field(
+        default=None, sa_column=Column(String(RECURRENCE_MAX_LENGTH), nullable=True)
+    )
     # Bumped by every write: the task's ETag, and the If-Match precondition, are built on it.
     version: int = Field(sa_column=Column(Integer, nullable=False, server_default=text("1")))
 
@@ -161,6 +171,48 @@ class TaskCount(SQLModel, table=True):
 
     def __repr__(self) -> str:
         return f"TaskCount(user_id={self.user_id!r}, total={self.total!r})"
+
+
+class Tag(SQLModel, table=True):
+    """One of a user's tags: its spelling, and the case-folded key that identifies it.
+
+    A row no task links to is inert: lists, filters and the tag endpoints see only linked tags,
+    and the next task to use its key respells it (`task_store`).
+    """
+
+    __table_args__ = (UniqueConstraint("user_id", "key"),)
+
+    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
+    user_id: str = Field(
+        sa_column=Column(
+            String(USER_ID_MAX_LENGTH), ForeignKey("user.id", ondelete="CASCADE"), nullable=False
+        )
+    )
+    name: str = Field(max_length=TAG_MAX_LENGTH)
+    key: str = Field(max_length=TAG_KEY_MAX_LENGTH)
+
+    def __repr__(self) -> str:
+        return f"Tag(id={self.id!r}, user_id={self.user_id!r}, name={self.name!r})"
+
+
+class TaskTag(SQLModel, table=True):
+    """A tag on a task. The primary key reads a task's tags; the second index a tag's tasks."""
+
+    __tablename__ = "task_tag"
+    __table_args__ = (
+        PrimaryKeyConstraint("task_id", "tag_id"),
+        Index("ix_task_tag_tag_id_task_id", "tag_id", "task_id"),
+    )
+
+    task_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("task.id", ondelete="CASCADE"), nullable=False)
+    )
+    tag_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("tag.id", ondelete="CASCADE"), nullable=False)
+    )
+
+    def __repr__(self) -> str:
+        return f"TaskTag(task_id={self.task_id!r}, tag_id={self.tag_id!r})"
 
 
 class IdempotencyKey(SQLModel, table=True):

@@ -171,6 +171,23 @@ DELETE_RESPONSES: Responses = {
     **_STALE,
 }
 
+_TAG_NOT_FOUND: Responses = {404: _error("No task of the caller's carries this tag.")}
+TAG_LIST_RESPONSES: Responses = {
+    200: {"description": "The caller's tags, sorted by name case-insensitively."},
+    **_AUTH,
+}
+TAG_RENAME_RESPONSES: Responses = {
+    200: {"description": "The tag under its new name, with how many tasks now carry it."},
+    **_AUTH,
+    **_TAG_NOT_FOUND,
+    **_BODY,
+}
+TAG_DELETE_RESPONSES: Responses = {
+    204: {"description": "Taken off every task."},
+    **_AUTH,
+    **_TAG_NOT_FOUND,
+}
+
 
 def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
     """`anyOf: [X, null]` -> X: a query or header parameter is absent, never JSON null."""
