@@ -14,6 +14,7 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     PrimaryKeyConstraint,
@@ -21,7 +22,6 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
-    UniqueConstraint,
     text,
 )
 from sqlmodel import Field, SQLModel
@@ -174,45 +174,52 @@ class TaskCount(SQLModel, table=True):
 
 
 class Tag(SQLModel, table=True):
-    """One of a user's tags: its spelling, and the case-folded key that identifies it.
+    """One of a user's tags: its key (the name case-folded), which identifies it, and the
+    spelling it is shown in.
 
     A row no task links to is inert: lists, filters and the tag endpoints see only linked tags,
     and the next task to use its key respells it (`task_store`).
     """
 
-    __table_args__ = (UniqueConstraint("user_id", "key"),)
+    __table_args__ = (PrimaryKeyConstraint("user_id", "key"),)
 
-    id: int | None = Field(default=None, sa_column=Column(Integer, primary_key=True))
     user_id: str = Field(
         sa_column=Column(
             String(USER_ID_MAX_LENGTH), ForeignKey("user.id", ondelete="CASCADE"), nullable=False
         )
     )
+    key: str = Field(sa_column=Column(String(TAG_KEY_MAX_LENGTH), nullable=False))
     name: str = Field(max_length=TAG_MAX_LENGTH)
-    key: str = Field(max_length=TAG_KEY_MAX_LENGTH)
 
     def __repr__(self) -> str:
-        return f"Tag(id={self.id!r}, user_id={self.user_id!r}, name={self.name!r})"
+        return f"Tag(user_id={self.user_id!r}, name={self.name!r})"
 
 
 class TaskTag(SQLModel, table=True):
-    """A tag on a task. The primary key reads a task's tags; the second index a tag's tasks."""
+    """A tag on a task, by the tag's key: renaming a tag moves its links with it (`ON UPDATE
+    CASCADE`). The primary key reads a task's tags; the second index a user's tasks with a tag,
+    with statistics on the keys themselves, so the planner knows a rare tag from a common one."""
 
     __tablename__ = "task_tag"
     __table_args__ = (
-        PrimaryKeyConstraint("task_id", "tag_id"),
-        Index("ix_task_tag_tag_id_task_id", "tag_id", "task_id"),
+        PrimaryKeyConstraint("task_id", "key"),
+        ForeignKeyConstraint(
+            ["user_id", "key"],
+            ["tag.user_id", "tag.key"],
+            onupdate="CASCADE",
+            ondelete="CASCADE",
+        ),
+        Index("ix_task_tag_user_id_key_task_id", "user_id", "key", "task_id"),
     )
 
     task_id: int = Field(
         sa_column=Column(Integer, ForeignKey("task.id", ondelete="CASCADE"), nullable=False)
     )
-    tag_id: int = Field(
-        sa_column=Column(Integer, ForeignKey("tag.id", ondelete="CASCADE"), nullable=False)
-    )
+    user_id: str = Field(sa_column=Column(String(USER_ID_MAX_LENGTH), nullable=False))
+    key: str = Field(sa_column=Column(String(TAG_KEY_MAX_LENGTH), nullable=False))
 
     def __repr__(self) -> str:
-        return f"TaskTag(task_id={self.task_id!r}, tag_id={self.tag_id!r})"
+        return f"TaskTag(task_id={self.task_id!r}, key={self.key!r})"
 
 
 class IdempotencyKey(SQLModel, table=True):

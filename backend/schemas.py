@@ -187,6 +187,18 @@ CONTROL = r"\x00-\x1f\x7f-\x9f"
 TAG_PATTERN = rf"^[^{CONTROL}]*[^{CONTROL}{WHITESPACE}][^{CONTROL}]*$"
 
 
+_CONTROL = re.compile(rf"[{CONTROL}]")
+
+
+def _printable_tag(value: object) -> object:
+    """Say in words what `TAG_PATTERN` refuses, rather than quote the pattern."""
+    if isinstance(value, str) and (_CONTROL.search(value) or (value and not value.strip())):
+        raise PydanticCustomError(
+            "tag_text", "A tag must not be all whitespace, nor hold control characters"
+        )
+    return value
+
+
 def _strip_tag(value: str) -> str:
     """Trimmed; the pattern has already refused a tag that is all whitespace."""
     return value.strip()
@@ -208,6 +220,7 @@ def _distinct_tags(tags: list[str]) -> list[str]:
 TagName = Annotated[
     str,
     StringConstraints(min_length=1, max_length=TAG_MAX_LENGTH, pattern=TAG_PATTERN),
+    BeforeValidator(_printable_tag),
     AfterValidator(_strip_tag),
     Field(
         description=f"1-{TAG_MAX_LENGTH} characters, not all whitespace, no control characters; "

@@ -25,6 +25,7 @@ from datetime import datetime
 from typing import Any, Literal, TypeVar
 
 from sqlalchemy import (
+    BindParameter,
     ColumnElement,
     Delete,
     Dialect,
@@ -103,7 +104,8 @@ def _task_tag_names_sql(compiler: SQLCompiler, aggregate: str) -> str:
     # Only the tables' own names and constants go into this SQL, never a value.
     return (
         f"(SELECT {aggregate}({tag}.name, '{TAG_SEPARATOR}') FROM {link} JOIN {tag} "  # noqa: S608
-        f"ON {tag}.id = {link}.tag_id WHERE {link}.task_id = {task}.id)"
+        f"ON {tag}.user_id = {link}.user_id AND {tag}.{quote('key')} = {link}.{quote('key')} "
+        f"WHERE {link}.task_id = {task}.id)"
     )
 
 
@@ -168,8 +170,6 @@ _TAG_NAMES = tuple(bindparam(f"tag_name_{slot}", type_=String) for slot in range
 # The `tag=` filters' keys, one slot per tag named (each count its own shape).
 _TAG_FILTERS = tuple(bindparam(f"tag_filter_{slot}", type_=String) for slot in range(MAX_TAGS))
 _TAG_KEY = bindparam("tag_key", type_=String)
-_TAG_ID = bindparam("tag_id", type_=Integer)
-_TARGET_ID = bindparam("target_id", type_=Integer)
 _NEW_NAME = bindparam("new_name", type_=String)
 _NEW_KEY = bindparam("new_key", type_=String)
 _UPDATED_AT = bindparam("updated_at", type_=UTCDateTime())
@@ -461,23 +461,20 @@ class OwnedTasks:
     async def rename_tag(self, name: str, new_name: str) -> dict[str, Any] | None:
         """Rename the tag `name` on every task, merging it into the tag `new_name` already
         names, if any (spelled `new_name` from now on); None if no task carries `name`."""
-        new_key = tag_key(new_name)
+        key, new_key = tag_key(name), tag_key(new_name)
         async with self._runner.transaction() as runner:
-            found = await runner.one_or_none(_FIND_TAG, self._params(tag_key=tag_key(name)))
+            found = await runner.one_or_none(_FIND_TAG, self._params(tag_key=key))
             if found is None:
                 return None
-            tag_id = found["id"]
-            target = await runner.one_or_none(_TAG_BY_KEY, self._params(new_key=new_key))
-            if target is not None and target["id"] != tag_id:
-                merge = self._params(tag_id=tag_id, target_id=target["id"])
-                await runner.execute(_MERGE, merge)
-                await runner.execute(_DELETE_TAG, merge)
-                tag_id = target["id"]
-            await runner.execute(
-                _RENAME, self._params(tag_id=tag_id, new_name=new_name, new_key=new_key)
-            )
-            await runner.execute(_TOUCH_TAGGED, self._params(tag_id=tag_id, updated_at=utc_now()))
-            counted = await runner.one(_TAG_COUNT, self._params(tag_id=tag_id))
+            params = self._params(tag_key=key, new_name=new_name, new_key=new_key)
+            if new_key != key and await runner.one_or_none(_TAG_BY_KEY, params) is not None:
+                await runner.execute(_MERGE, params)
+                await runner.execute(_DELETE_TAG, params)
+                params["tag_key"] = new_key
+            await runner.execute(_RENAME, params)
+            renamed = self._params(tag_key=new_key, updated_at=utc_now())
+            await runner.execute(_TOUCH_TAGGED, renamed)
+            counted = await runner.one(_TAG_COUNT, renamed)
         return {"name": new_name, "count": counted["count"]}
 
     async def delete_tag(self, name: str) -> bool:
@@ -486,7 +483,7 @@ class OwnedTasks:
             found = await runner.one_or_none(_FIND_TAG, self._params(tag_key=tag_key(name)))
             if found is None:
                 return False
-            params = self._params(tag_id=found["id"], updated_at=utc_now())
+            params = self._params(tag_key=found["key"], updated_at=utc_now())
             await runner.execute(_TOUCH_TAGGED, params)
             await runner.execute(_DELETE_TAG, params)
         return True
@@ -566,13 +563,11 @@ def _filtered(
     return statement
 
 
-def _tagged(key: Any) -> Select[Any]:
-    """The ids of the owner's tasks that carry the tag `key`, read off the tag's links."""
-    return (
-        select(task_tag_table.c.task_id)
-        .join(tag_table, tag_table.c.id == task_tag_table.c.tag_id)
-        .where(tag_table.c.user_id == _OWNER, tag_table.c.key == key)
-    )
+def _tagged(key: BindParameter[str]) -> Select[Any]:
+    """The ids of the owner's tasks that carry the tag `key`, read off the links' index (an
+    alias of their own, so that a statement on the links does not correlate them away)."""
+    links = task_tag_table.alias(f"tagged_{key.key}")
+    return select(links.c.task_id).where(links.c.user_id == _OWNER, links.c.key == key)
 
 
 def _count_statement(
@@ -580,7 +575,15 @@ def _count_statement(
 ) -> Select[Any]:
     """How many tasks match, as `total`: read from the trigger-kept `task_count` row, or
     counted when searching (a substring search reads every task of the user anyway) or
-    filtering by priority, due date or tag (counted off their indexes)."""
+    filtering by priority, due date or tag (counted off their indexes; tags alone, off the
+    links alone, each of which is one of the owner's tasks)."""
+    tags = planning[-1]
+    if tags and not searching and completed is None and planning[:-1] == _NO_PLANNING_SHAPE[:-1]:
+        links = _owned_links(select(func.count().label("total")).select_from(task_tag_table))
+        return links.where(
+            task_tag_table.c.key == _TAG_FILTERS[0],
+            *(task_tag_table.c.task_id.in_(_tagged(_TAG_FILTERS[slot])) for slot in range(1, tags)),
+        )
     if searching or planning != _NO_PLANNING_SHAPE:
         counted = select(func.count().label("total")).select_from(task_table)
         return _filtered(counted, completed, searching, planning)
@@ -728,31 +731,14 @@ def _owned_tags(statement: _Statement) -> _Statement:
     return statement.where(tag_table.c.user_id == _OWNER)
 
 
+def _owned_links(statement: _Statement) -> _Statement:
+    """`statement` confined to the links of the owner's tasks to their tags."""
+    return statement.where(task_tag_table.c.user_id == _OWNER)
+
+
 def _for_each_engine(build: Any) -> Statement:
     """A statement SQLAlchemy writes per dialect (`ON CONFLICT`), built for each engine."""
     return Statement(build(postgresql.insert), sqlite=build(sqlite.insert))
-
-
-def _link(dialect_insert: Any) -> Insert:
-    """Link the task to the owner's tags of the keys in `_TAG_KEYS` it does not carry yet."""
-    tags = OwnedTasks._owned(
-        select(task_table.c.id, tag_table.c.id).select_from(
-            task_table.join(tag_table, tag_table.c.user_id == task_table.c.user_id)
-        )
-    ).where(task_table.c.id == _TASK_ID, tag_table.c.key.in_(_TAG_KEYS))
-    statement = dialect_insert(task_tag_table).from_select(["task_id", "tag_id"], tags)
-    return statement.on_conflict_do_nothing()  # type: ignore[no-any-return]
-
-
-def _merge(dialect_insert: Any) -> Insert:
-    """Give the tag `target_id` every task that carries the tag `tag_id`."""
-    tasks = _owned_tags(
-        select(task_tag_table.c.task_id, _TARGET_ID)
-        .join(tag_table, tag_table.c.id == task_tag_table.c.tag_id)
-        .where(tag_table.c.id == _TAG_ID)
-    )
-    statement = dialect_insert(task_tag_table).from_select(["task_id", "tag_id"], tasks)
-    return statement.on_conflict_do_nothing()  # type: ignore[no-any-return]
 
 
 def _upsert_tags(dialect_insert: Any) -> Insert:
@@ -764,14 +750,17 @@ def _upsert_tags(dialect_insert: Any) -> Insert:
             for slot in range(MAX_TAGS)
         )
     ).subquery("sent")
-    new_tags = select(bindparam("owner_id", type_=String), sent.c.name, sent.c.key).where(
+    new_tags = select(bindparam("owner_id", type_=String), sent.c.key, sent.c.name).where(
         sent.c.key.is_not(None)
     )
-    statement = dialect_insert(tag_table).from_select(["user_id", "name", "key"], new_tags)
+    statement = dialect_insert(tag_table).from_select(["user_id", "key", "name"], new_tags)
     # Written out: SQLAlchemy would not correlate an EXISTS here to the conflicting row, and
     # would add `tag` to its FROM. Only the tables' own names go into it.
     link, tag = task_tag_table.name, tag_table.name
-    unused = text(f"NOT EXISTS (SELECT 1 FROM {link} WHERE {link}.tag_id = {tag}.id)")  # noqa: S608
+    unused = text(
+        f"NOT EXISTS (SELECT 1 FROM {link} WHERE {link}.user_id = {tag}.user_id "  # noqa: S608
+        f'AND {link}."key" = {tag}."key")'
+    )
     return statement.on_conflict_do_update(  # type: ignore[no-any-return]
         index_elements=[tag_table.c.user_id, tag_table.c.key],
         set_={"name": statement.excluded.name},
@@ -779,64 +768,81 @@ def _upsert_tags(dialect_insert: Any) -> Insert:
     )
 
 
+def _link(dialect_insert: Any) -> Insert:
+    """Link the task to the owner's tags of the keys in `_TAG_KEYS` it does not carry yet."""
+    tags = OwnedTasks._owned(
+        select(task_table.c.id, task_table.c.user_id, tag_table.c.key).select_from(
+            task_table.join(tag_table, tag_table.c.user_id == task_table.c.user_id)
+        )
+    ).where(task_table.c.id == _TASK_ID, tag_table.c.key.in_(_TAG_KEYS))
+    statement = dialect_insert(task_tag_table).from_select(["task_id", "user_id", "key"], tags)
+    return statement.on_conflict_do_nothing()  # type: ignore[no-any-return]
+
+
+def _merge(dialect_insert: Any) -> Insert:
+    """Give the tag `new_key` every task that carries the tag `tag_key`."""
+    tasks = _owned_links(
+        select(task_tag_table.c.task_id, task_tag_table.c.user_id, _NEW_KEY).where(
+            task_tag_table.c.key == _TAG_KEY
+        )
+    )
+    statement = dialect_insert(task_tag_table).from_select(["task_id", "user_id", "key"], tasks)
+    return statement.on_conflict_do_nothing()  # type: ignore[no-any-return]
+
+
 _UPSERT_TAGS = _for_each_engine(_upsert_tags)
 _LINK = _for_each_engine(_link)
 # The task's links to tags whose keys are not in `_TAG_KEYS`.
 _UNLINK = Statement(
-    delete(task_tag_table).where(
+    _owned_links(delete(task_tag_table)).where(
         task_tag_table.c.task_id == _TASK_ID,
-        task_tag_table.c.task_id.in_(
-            OwnedTasks._owned(select(task_table.c.id)).where(task_table.c.id == _TASK_ID)
-        ),
-        task_tag_table.c.tag_id.not_in(
-            _owned_tags(select(tag_table.c.id)).where(tag_table.c.key.in_(_TAG_KEYS))
+        task_tag_table.c.key.not_in(
+            _owned_tags(select(tag_table.c.key)).where(tag_table.c.key.in_(_TAG_KEYS))
         ),
     )
 )
-_DROP_UNUSED = Statement(
-    _owned_tags(delete(tag_table)).where(
-        ~exists().where(task_tag_table.c.tag_id == tag_table.c.id).correlate(tag_table)
-    )
+_linked = exists().where(
+    task_tag_table.c.user_id == tag_table.c.user_id, task_tag_table.c.key == tag_table.c.key
 )
-_linked = exists().where(task_tag_table.c.tag_id == tag_table.c.id)
+_DROP_UNUSED = Statement(_owned_tags(delete(tag_table)).where(~_linked))
 _FIND_TAG = Statement(
-    _owned_tags(select(tag_table.c.id, tag_table.c.name)).where(
+    _owned_tags(select(tag_table.c.key, tag_table.c.name)).where(
         tag_table.c.key == _TAG_KEY, _linked
     )
 )
-_TAG_BY_KEY = Statement(_owned_tags(select(tag_table.c.id)).where(tag_table.c.key == _NEW_KEY))
+_TAG_BY_KEY = Statement(_owned_tags(select(tag_table.c.key)).where(tag_table.c.key == _NEW_KEY))
+# Renaming a tag's key renames its links' too (`ON UPDATE CASCADE`).
 _RENAME = Statement(
     _owned_tags(update(tag_table))
-    .where(tag_table.c.id == _TAG_ID)
+    .where(tag_table.c.key == _TAG_KEY)
     .values(name=_NEW_NAME, key=_NEW_KEY)
 )
 _MERGE = _for_each_engine(_merge)
-_DELETE_TAG = Statement(_owned_tags(delete(tag_table)).where(tag_table.c.id == _TAG_ID))
+_DELETE_TAG = Statement(_owned_tags(delete(tag_table)).where(tag_table.c.key == _TAG_KEY))
 # A new version for every task carrying the tag: its `tags`, and so its ETag, change.
 _TOUCH_TAGGED = Statement(
     OwnedTasks._owned(update(task_table))
-    .where(
-        task_table.c.id.in_(
-            select(task_tag_table.c.task_id).where(task_tag_table.c.tag_id == _TAG_ID)
-        )
-    )
+    .where(task_table.c.id.in_(_tagged(_TAG_KEY)))
     .values(version=task_table.c.version + 1, updated_at=_UPDATED_AT)
 )
 _TAG_COUNT = Statement(
-    _owned_tags(
-        select(func.count().label("count"))
-        .select_from(task_tag_table.join(tag_table, tag_table.c.id == task_tag_table.c.tag_id))
-        .where(tag_table.c.id == _TAG_ID)
+    _owned_links(select(func.count().label("count")).select_from(task_tag_table)).where(
+        task_tag_table.c.key == _TAG_KEY
     )
 )
 _TAG_COUNTS = Statement(
     _owned_tags(
         select(tag_table.c.name, func.count(task_tag_table.c.task_id).label("count"))
-        .select_from(tag_table.join(task_tag_table, task_tag_table.c.tag_id == tag_table.c.id))
-        .group_by(tag_table.c.id, tag_table.c.name)
+        .select_from(
+            tag_table.join(
+                task_tag_table,
+                (task_tag_table.c.user_id == tag_table.c.user_id)
+                & (task_tag_table.c.key == tag_table.c.key),
+            )
+        )
+        .group_by(tag_table.c.key, tag_table.c.name)
     )
 )
-
 _PAGES = {
     (sort.value, completed, searching): _page_statements(sort.value, completed, searching)
     for sort in TaskSort

@@ -40,8 +40,6 @@ def _values(alice: ApiUser, task_id: int) -> dict[str, Any]:
         **{f"tag_name_{slot}": f"Tag {slot}" for slot in range(MAX_TAGS)},
         **{f"tag_filter_{slot}": f"tag {slot}" for slot in range(MAX_TAGS)},
         "tag_key": "tag 1",
-        "tag_id": 1,
-        "target_id": 2,
         "new_name": "Renamed",
         "new_key": "renamed",
         "now": now,

@@ -22,33 +22,36 @@ def upgrade() -> None:
     op.add_column("task", sa.Column("recurrence", sa.String(length=255), nullable=True))
     op.create_table(
         "tag",
-        sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("user_id", sa.String(length=255), nullable=False),
-        sa.Column("name", sa.String(length=50), nullable=False),
         sa.Column("key", sa.String(length=150), nullable=False),
+        sa.Column("name", sa.String(length=50), nullable=False),
         sa.ForeignKeyConstraint(
             ["user_id"], ["user.id"], name="fk_tag_user_id_user", ondelete="CASCADE"
         ),
-        sa.PrimaryKeyConstraint("id", name="pk_tag"),
-        sa.UniqueConstraint("user_id", "key", name="uq_tag_user_id_key"),
+        sa.PrimaryKeyConstraint("user_id", "key", name="pk_tag"),
     )
     op.create_table(
         "task_tag",
         sa.Column("task_id", sa.Integer(), nullable=False),
-        sa.Column("tag_id", sa.Integer(), nullable=False),
+        sa.Column("user_id", sa.String(length=255), nullable=False),
+        sa.Column("key", sa.String(length=150), nullable=False),
         sa.ForeignKeyConstraint(
             ["task_id"], ["task.id"], name="fk_task_tag_task_id_task", ondelete="CASCADE"
         ),
         sa.ForeignKeyConstraint(
-            ["tag_id"], ["tag.id"], name="fk_task_tag_tag_id_tag", ondelete="CASCADE"
+            ["user_id", "key"],
+            ["tag.user_id", "tag.key"],
+            name="fk_task_tag_user_id_tag",
+            onupdate="CASCADE",
+            ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint("task_id", "tag_id", name="pk_task_tag"),
+        sa.PrimaryKeyConstraint("task_id", "key", name="pk_task_tag"),
     )
-    op.create_index("ix_task_tag_tag_id_task_id", "task_tag", ["tag_id", "task_id"])
+    op.create_index("ix_task_tag_user_id_key_task_id", "task_tag", ["user_id", "key", "task_id"])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_task_tag_tag_id_task_id", table_name="task_tag")
+    op.drop_index("ix_task_tag_user_id_key_task_id", table_name="task_tag")
     op.drop_table("task_tag")
     op.drop_table("tag")
     # Plain DROP COLUMN (SQLite 3.35+): a batch would recreate the table without its triggers.
