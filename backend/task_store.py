@@ -1,20 +1,23 @@
-"""Task queries, every one of them confined to a single owner.
+"""Task and tag queries, every one of them confined to a single owner.
 
-`OwnedTasks` is the only code that reads or writes the task table. It is built for one user id:
-every statement it runs is confined by `_owned` to `user_id = :owner_id` (inserts set `user_id`
-from that same parameter), and `_params` binds `owner_id` to its user on every call, so a
-handler cannot forget the filter.
+`OwnedTasks` is the only code that reads or writes the task, tag and task_tag tables. It is
+built for one user id: every statement it runs is confined by `_owned` (tasks), `_owned_tags`
+or `_owned_links` to `user_id = :owner_id` (inserts set `user_id` from that same parameter, or
+from the owner's task), and `_params` binds `owner_id` to its user on every call, so a handler
+cannot forget the filter.
 
 Each operation is one SQL statement (`... RETURNING`), with no read-before-write; a write with
-a version precondition checks it in the same statement (`... AND (version = :v0 OR ...)`).
+a version precondition checks it in the same statement (`... AND (version = :v0 OR ...)`). A
+task's tags come with it, from a subquery of that statement. A write that changes tags runs the
+task's statement and the tags' in one transaction, as do the tag endpoints.
 Every statement shape is built once, as a `Statement` with a `bindparam()` for every value, one
 per choice that changes the SQL (sort order and each filter present or not; the fields a write
-sets, toggle or not, conditional or not). Writes, and lists filtered by no more than completion
-and search, are built at import; the planning filters (priority, due dates) multiply the shapes
-past what is worth building up front, so each of their combinations is built on first use and
-kept. `STATEMENTS` lists every shape built at import and one of each planning filter, alone and
-together. A request only picks a shape and passes values. They run on a `StatementRunner`
-(`sql_runner.py`).
+sets, toggle or not, conditional or not, guarded or not). Plain writes, and lists filtered by no
+more than completion and search, are built at import; the planning filters (priority, due
+dates, tags) and the write guards multiply the shapes past what is worth building up front, so
+each of their combinations is built on first use and kept. `STATEMENTS` lists every shape built
+at import, one of each planning filter, alone and together, and of each guard. A request only
+picks a shape and passes values. They run on a `StatementRunner` (`sql_runner.py`).
 """
 
 import functools
@@ -179,7 +182,7 @@ _LIKE_ESCAPE = "/"
 
 @dataclass(frozen=True, slots=True)
 class PlanningFilters:
-    """The list filters on priority and due date; the defaults filter nothing.
+    """The list filters on priority, due date and tags; the defaults filter nothing.
 
     `priorities` are names (any of them matches); `due_before` is exclusive, `due_after`
     inclusive; `overdue` is a due date before now on an open task; `tags` are tag names (a task
@@ -208,6 +211,7 @@ class PlanningFilters:
 
     @property
     def tag_keys(self) -> list[str]:
+        """The distinct tags named (`Home` and `home` are one), in a stable order."""
         return sorted({tag_key(name) for name in self.tags})
 
     def values(self) -> dict[str, Any]:

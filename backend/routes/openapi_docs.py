@@ -161,6 +161,10 @@ WRITE_RESPONSES: Responses = {
     **_NOT_FOUND,
     **_BODY,
     400: _error("The body is not valid JSON, or the precondition header is malformed."),
+    409: _error(
+        "Other writes kept changing the task while a write that depends on it (completing a "
+        "recurring task, setting a recurrence) was planned: retry."
+    ),
     **_STALE,
 }
 DELETE_RESPONSES: Responses = {

@@ -242,7 +242,8 @@ async def set_completion(
 
 
 async def toggle(tasks: OwnedTasks, task_id: int, if_match: str | None) -> Response:
-    """Flip `completed` atomically, inside the UPDATE."""
+    """Flip `completed` atomically, inside the UPDATE (an open recurring task is rescheduled
+    instead)."""
     return await _write(tasks, task_id, if_match, {}, toggle=True)
 
 

@@ -1038,6 +1038,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Other writes kept changing the task while a write that depends on it (completing a recurring task, setting a recurrence) was planned: retry. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description `If-Match` names a version the task no longer has; `ETag` is the current one. */
             412: {
                 headers: {
@@ -1350,6 +1359,15 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description Other writes kept changing the task while a write that depends on it (completing a recurring task, setting a recurrence) was planned: retry. */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description `If-Match` names a version the task no longer has; `ETag` is the current one. */
             412: {
                 headers: {
@@ -1509,6 +1527,15 @@ export interface operations {
             };
             /** @description No such task among the caller's tasks. */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Other writes kept changing the task while a write that depends on it (completing a recurring task, setting a recurrence) was planned: retry. */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
