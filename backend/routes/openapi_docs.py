@@ -127,7 +127,8 @@ CREATE_RESPONSES: Responses = {
     **_BODY,
     400: _error("The body is not valid JSON, or the `Idempotency-Key` is malformed."),
     409: _error(
-        "A request with this `Idempotency-Key` is still being processed.",
+        "A request with this `Idempotency-Key` is still being processed, or a concurrent write "
+        "changed the caller's tags first.",
         **{"Retry-After": _header("Seconds to wait before retrying.", "1")},
     ),
     422: {
@@ -162,8 +163,9 @@ WRITE_RESPONSES: Responses = {
     **_BODY,
     400: _error("The body is not valid JSON, or the precondition header is malformed."),
     409: _error(
-        "Other writes kept changing the task while a write that depends on it (completing a "
-        "recurring task, setting a recurrence) was planned: retry."
+        "A concurrent write changed the task or the caller's tags first (while completing a "
+        "recurring task, setting a recurrence or changing tags): retry.",
+        **{"Retry-After": _header("Seconds to wait before retrying.", "1")},
     ),
     **_STALE,
 }
@@ -185,6 +187,10 @@ TAG_RENAME_RESPONSES: Responses = {
     **_AUTH,
     **_TAG_NOT_FOUND,
     **_BODY,
+    409: _error(
+        "A concurrent write changed the caller's tags first: retry.",
+        **{"Retry-After": _header("Seconds to wait before retrying.", "1")},
+    ),
 }
 TAG_DELETE_RESPONSES: Responses = {
     204: {"description": "Taken off every task."},

@@ -192,7 +192,12 @@ async def _write_as_planned(
         )
         if row is not None:
             return task_json(row)
-    return error_response(409, "The task kept changing during this write: retry", task_id=task_id)
+    return error_response(
+        409,
+        "The task kept changing during this write: retry",
+        headers={"Retry-After": "1"},
+        task_id=task_id,
+    )
 
 
 async def _write(

@@ -721,7 +721,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A request with this `Idempotency-Key` is still being processed. */
+            /** @description A request with this `Idempotency-Key` is still being processed, or a concurrent write changed the caller's tags first. */
             409: {
                 headers: {
                     /**
@@ -1038,9 +1038,14 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Other writes kept changing the task while a write that depends on it (completing a recurring task, setting a recurrence) was planned: retry. */
+            /** @description A concurrent write changed the task or the caller's tags first (while completing a recurring task, setting a recurrence or changing tags): retry. */
             409: {
                 headers: {
+                    /**
+                     * @description Seconds to wait before retrying.
+                     * @example 1
+                     */
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1359,9 +1364,14 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Other writes kept changing the task while a write that depends on it (completing a recurring task, setting a recurrence) was planned: retry. */
+            /** @description A concurrent write changed the task or the caller's tags first (while completing a recurring task, setting a recurrence or changing tags): retry. */
             409: {
                 headers: {
+                    /**
+                     * @description Seconds to wait before retrying.
+                     * @example 1
+                     */
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1534,9 +1544,14 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description Other writes kept changing the task while a write that depends on it (completing a recurring task, setting a recurrence) was planned: retry. */
+            /** @description A concurrent write changed the task or the caller's tags first (while completing a recurring task, setting a recurrence or changing tags): retry. */
             409: {
                 headers: {
+                    /**
+                     * @description Seconds to wait before retrying.
+                     * @example 1
+                     */
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1926,6 +1941,20 @@ export interface operations {
             /** @description No task of the caller's carries this tag. */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A concurrent write changed the caller's tags first: retry. */
+            409: {
+                headers: {
+                    /**
+                     * @description Seconds to wait before retrying.
+                     * @example 1
+                     */
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
                 content: {
