@@ -23,6 +23,7 @@ from starlette.responses import Response
 from starlette.routing import compile_path
 
 from backend import standard_json
+from backend.sql_runner import INTEGRITY_ERRORS
 from backend.url_paths import route_path
 
 logger = logging.getLogger("backend.errors")
@@ -30,6 +31,7 @@ logger = logging.getLogger("backend.errors")
 DATABASE_RETRY_AFTER_SECONDS = 2
 DATABASE_UNAVAILABLE = "Database unavailable, try again shortly"
 DATABASE_TIMED_OUT = "Database took too long, try again shortly"
+CONCURRENT_WRITE_CONFLICT = "A concurrent write changed the same data first: retry this one"
 SCHEMA_NOT_MIGRATED = (
     "Database schema is not migrated to this version of the API: its operator must run the "
     "migrations"
@@ -146,7 +148,9 @@ def schema_mismatch(exc: BaseException) -> bool:
 
 def response_for_unexpected(exc: BaseException, method: str, path: str) -> Response:
     """503 with `Retry-After` for a transient database failure or a schema that is not
-    migrated, otherwise a bare 500."""
+    migrated; 409 for a constraint that a concurrent write made this one break (inputs are
+    validated first, so only a race gets there: two renames onto one tag name, a tag deleted
+    while another request links a task to it); otherwise a bare 500."""
     if schema_mismatch(exc):
         logger.error(
             "database schema is not migrated: %s %s: %s; /readyz names the revisions, "
@@ -158,6 +162,9 @@ def response_for_unexpected(exc: BaseException, method: str, path: str) -> Respo
         return error_response(
             503, SCHEMA_NOT_MIGRATED, headers={"Retry-After": str(SCHEMA_RETRY_AFTER_SECONDS)}
         )
+    if isinstance(exc, INTEGRITY_ERRORS):
+        logger.warning("concurrent write conflict: %s %s: %s", method, path, _describe(exc))
+        return error_response(409, CONCURRENT_WRITE_CONFLICT, headers={"Retry-After": "1"})
     message = database_failure(exc)
     if message is not None:
         logger.error("database failure: %s %s: %s", method, path, _describe(exc))

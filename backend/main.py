@@ -28,7 +28,7 @@ from backend.jwks import JwksKeySource
 from backend.metrics import Metrics
 from backend.middleware.edge import Edge
 from backend.rate_limit import build_rate_limiter
-from backend.routes import operations, tasks
+from backend.routes import operations, tags, tasks
 from backend.routes.docs_pages import OPENAPI_PATH, add_docs_pages
 from backend.routes.openapi_docs import serve_tidy_openapi
 from backend.schema_revision import SchemaRevision, code_revisions
@@ -158,6 +158,7 @@ def create_app(
     app.state.metrics = metrics
     app.state.readiness = Readiness(settings.readiness_timeout_seconds)
     tasks.add_routes(app.router)
+    tags.add_routes(app.router)
     app.include_router(operations.router)
     if metrics is not None:
         app.include_router(operations.metrics_router)

@@ -14,6 +14,7 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     PrimaryKeyConstraint,
@@ -40,6 +41,11 @@ DESCRIPTION_MAX_LENGTH = 1000
 USER_ID_MAX_LENGTH = 255
 EMAIL_MAX_LENGTH = 255
 NAME_MAX_LENGTH = 100
+TAG_MAX_LENGTH = 50
+# A tag's key is its name case-folded, which can be longer: `str.casefold()` turns one character
+# into at most three.
+TAG_KEY_MAX_LENGTH = 3 * TAG_MAX_LENGTH
+RECURRENCE_MAX_LENGTH = 255
 
 
 def utc_now() -> datetime:
@@ -133,6 +139,10 @@ class Task(SQLModel, table=True):
     # index serves it; statements return the name (`task_store`).
     priority: int = Field(sa_column=Column(SmallInteger, nullable=False, server_default=text("0")))
     due_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    # An RFC 5545 RRULE value as `recurrence.py` writes it back; never set without `due_at`.
+    recurrence: str | None = Field(
+        default=None, sa_column=Column(String(RECURRENCE_MAX_LENGTH), nullable=True)
+    )
     # Bumped by every write: the task's ETag, and the If-Match precondition, are built on it.
     version: int = Field(sa_column=Column(Integer, nullable=False, server_default=text("1")))
 
@@ -161,6 +171,55 @@ class TaskCount(SQLModel, table=True):
 
     def __repr__(self) -> str:
         return f"TaskCount(user_id={self.user_id!r}, total={self.total!r})"
+
+
+class Tag(SQLModel, table=True):
+    """One of a user's tags: its key (the name case-folded), which identifies it, and the
+    spelling it is shown in.
+
+    A row no task links to is inert: lists, filters and the tag endpoints see only linked tags,
+    and the next task to use its key respells it (`task_store`).
+    """
+
+    __table_args__ = (PrimaryKeyConstraint("user_id", "key"),)
+
+    user_id: str = Field(
+        sa_column=Column(
+            String(USER_ID_MAX_LENGTH), ForeignKey("user.id", ondelete="CASCADE"), nullable=False
+        )
+    )
+    key: str = Field(sa_column=Column(String(TAG_KEY_MAX_LENGTH), nullable=False))
+    name: str = Field(max_length=TAG_MAX_LENGTH)
+
+    def __repr__(self) -> str:
+        return f"Tag(user_id={self.user_id!r}, name={self.name!r})"
+
+
+class TaskTag(SQLModel, table=True):
+    """A tag on a task, by the tag's key: renaming a tag moves its links with it (`ON UPDATE
+    CASCADE`). The primary key reads a task's tags; the second index a user's tasks with a tag,
+    with statistics on the keys themselves, so the planner knows a rare tag from a common one."""
+
+    __tablename__ = "task_tag"
+    __table_args__ = (
+        PrimaryKeyConstraint("task_id", "key"),
+        ForeignKeyConstraint(
+            ["user_id", "key"],
+            ["tag.user_id", "tag.key"],
+            onupdate="CASCADE",
+            ondelete="CASCADE",
+        ),
+        Index("ix_task_tag_user_id_key_task_id", "user_id", "key", "task_id"),
+    )
+
+    task_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("task.id", ondelete="CASCADE"), nullable=False)
+    )
+    user_id: str = Field(sa_column=Column(String(USER_ID_MAX_LENGTH), nullable=False))
+    key: str = Field(sa_column=Column(String(TAG_KEY_MAX_LENGTH), nullable=False))
+
+    def __repr__(self) -> str:
+        return f"TaskTag(task_id={self.task_id!r}, key={self.key!r})"
 
 
 class IdempotencyKey(SQLModel, table=True):

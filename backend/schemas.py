@@ -22,7 +22,13 @@ from pydantic import (
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
-from backend.models import DESCRIPTION_MAX_LENGTH, TITLE_MAX_LENGTH
+from backend.models import (
+    DESCRIPTION_MAX_LENGTH,
+    RECURRENCE_MAX_LENGTH,
+    TAG_MAX_LENGTH,
+    TITLE_MAX_LENGTH,
+)
+from backend.recurrence import RecurrenceError, canonical_rule
 
 # Fields the server owns: a client that echoes a task back may send them, and they are ignored.
 READ_ONLY_FIELDS = frozenset({"id", "user_id", "created_at", "updated_at", "version"})
@@ -174,6 +180,93 @@ DueAt = Annotated[
         examples=["2026-12-01T09:00:00+01:00"],
     ),
 ]
+MAX_TAGS = 20
+# Unicode's control characters (category Cc): C0, DEL and C1.
+CONTROL = r"\x00-\x1f\x7f-\x9f"
+# No control character, and at least one character that is not whitespace.
+TAG_PATTERN = rf"^[^{CONTROL}]*[^{CONTROL}{WHITESPACE}][^{CONTROL}]*$"
+
+
+_CONTROL = re.compile(rf"[{CONTROL}]")
+
+
+def _printable_tag(value: object) -> object:
+    """Say in words what `TAG_PATTERN` refuses, rather than quote the pattern."""
+    if isinstance(value, str) and (_CONTROL.search(value) or (value and not value.strip())):
+        raise PydanticCustomError(
+            "tag_text", "A tag must not be all whitespace, nor hold control characters"
+        )
+    return value
+
+
+def _strip_tag(value: str) -> str:
+    """Trimmed; the pattern has already refused a tag that is all whitespace."""
+    return value.strip()
+
+
+def tag_key(name: str) -> str:
+    """What makes two tags one: `Home`, `home` and `HOME` share a key."""
+    return name.casefold()
+
+
+def _distinct_tags(tags: list[str]) -> list[str]:
+    """Each tag once, by key, in the spelling first sent."""
+    distinct: dict[str, str] = {}
+    for tag in tags:
+        distinct.setdefault(tag_key(tag), tag)
+    return list(distinct.values())
+
+
+TagName = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=TAG_MAX_LENGTH, pattern=TAG_PATTERN),
+    BeforeValidator(_printable_tag),
+    AfterValidator(_strip_tag),
+    Field(
+        description=f"1-{TAG_MAX_LENGTH} characters, not all whitespace, no control characters; "
+        "trimmed. Matched case-insensitively.",
+        examples=["errands"],
+    ),
+]
+TAG_NAME = TypeAdapter(TagName)
+Tags = Annotated[
+    list[TagName],
+    Field(
+        max_length=MAX_TAGS,
+        description=f"At most {MAX_TAGS} tags. `Home` and `home` are one tag (the spelling the "
+        "user first created is kept); duplicates collapse; returned sorted case-insensitively.",
+        examples=[["errands", "Home"]],
+    ),
+    AfterValidator(_distinct_tags),
+]
+
+
+def _canonical_rule(rule: str) -> str:
+    try:
+        return canonical_rule(rule)
+    except RecurrenceError as error:
+        raise PydanticCustomError(
+            "recurrence", "Invalid recurrence: {reason}", {"reason": str(error)}
+        ) from None
+
+
+Recurrence = Annotated[
+    Annotated[
+        str,
+        StringConstraints(max_length=RECURRENCE_MAX_LENGTH, pattern=NO_NUL),
+        AfterValidator(_canonical_rule),
+    ]
+    | None,
+    Field(
+        description="An RFC 5545 RRULE value without the `RRULE:` prefix, using only FREQ "
+        "(DAILY, WEEKLY, MONTHLY, YEARLY), INTERVAL (1-1000), BYDAY, BYMONTHDAY, COUNT "
+        "(1-10000, the occurrences left including the current due date) and UNTIL "
+        "(20261231T235959Z or 20261231); evaluated in UTC; needs `due_at`. Completing the task "
+        "moves `due_at` to the next occurrence instead, until none is left. Or null for none.",
+        examples=["FREQ=WEEKLY;BYDAY=MO"],
+    ),
+]
+RECURRENCE_NEEDS_DUE_AT = "A recurrence needs a due date: send `due_at` with it"
 PriorityField = Annotated[
     Priority, Field(description="`none` < `low` < `medium` < `high`.", examples=["high"])
 ]
@@ -200,6 +293,14 @@ class TaskWrite(_ClientFields):
     completed: StrictBool = Field(default=False, description="Defaults to false when omitted.")
     priority: PriorityField = Priority.NONE
     due_at: DueAt = None
+    recurrence: Recurrence = None
+    tags: Tags = []
+
+    @model_validator(mode="after")
+    def _recurrence_needs_due_at(self) -> "TaskWrite":
+        if self.recurrence is not None and self.due_at is None:
+            raise PydanticCustomError("recurrence_needs_due_at", RECURRENCE_NEEDS_DUE_AT)
+        return self
 
 
 class TaskCreate(TaskWrite):
@@ -217,8 +318,8 @@ def _drop_default(schema: dict[str, Any]) -> None:
 class TaskPatch(_ClientFields):
     """Body of `PATCH /api/{user_id}/tasks/{id}`: only the fields present change.
 
-    `description: null` and `due_at: null` clear them; `title`, `completed` and `priority` may be
-    omitted but not
+    `description: null`, `due_at: null` and `recurrence: null` clear them (clearing `due_at`
+    clears `recurrence` too); `title`, `completed`, `priority` and `tags` may be omitted but not
     null (the `None` defaults only mark "absent" and are not part of the schema).
     """
 
@@ -231,6 +332,16 @@ class TaskPatch(_ClientFields):
     completed: StrictBool = Field(default=None, json_schema_extra=_drop_default)
     priority: PriorityField = Field(default=None, json_schema_extra=_drop_default)
     due_at: DueAt = Field(default=None, json_schema_extra=_drop_default)
+    recurrence: Recurrence = Field(default=None, json_schema_extra=_drop_default)
+    tags: Tags = Field(default=None, json_schema_extra=_drop_default)
+
+    @model_validator(mode="after")
+    def _recurrence_needs_due_at(self) -> "TaskPatch":
+        """Only against a `due_at` sent alongside; the stored one is checked on write."""
+        sent = self.model_fields_set
+        if "due_at" in sent and self.due_at is None and self.recurrence is not None:
+            raise PydanticCustomError("recurrence_needs_due_at", RECURRENCE_NEEDS_DUE_AT)
+        return self
 
 
 class TaskCompletion(_ClientFields):
@@ -273,11 +384,33 @@ class TaskResponse(BaseModel):
     due_at: datetime | None = Field(
         examples=["2026-12-01T08:00:00+00:00"], description="When the task is due (UTC), or null."
     )
+    recurrence: str | None = Field(
+        examples=["FREQ=WEEKLY;BYDAY=MO"],
+        description="The RRULE value that reschedules the task when it is completed, or null.",
+    )
+    tags: list[str] = Field(
+        examples=[["errands", "Home"]], description="The task's tags, sorted case-insensitively."
+    )
     created_at: datetime = Field(description="When the task was created (UTC, ISO 8601).")
     updated_at: datetime = Field(description="When the task last changed (UTC, ISO 8601).")
     version: int = Field(
         ge=1, examples=[1], description="Bumped by every write; the `ETag` is built on it."
     )
+
+
+class TagRename(_ClientFields):
+    """Body of `PATCH /api/{user_id}/tags/{name}`: the tag's new name."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"name": "shopping"}]})
+
+    name: TagName
+
+
+class TagCount(BaseModel):
+    """One of the caller's tags and how many of their tasks carry it."""
+
+    name: str = Field(examples=["errands"])
+    count: int = Field(ge=1, examples=[3])
 
 
 class ErrorDetail(BaseModel):

@@ -1,6 +1,8 @@
 """Failures of the server's own: a clean 5xx body, never a traceback."""
 
+import asyncpg
 import pytest
+from sqlalchemy.exc import IntegrityError
 
 from backend.main import create_app
 
@@ -34,6 +36,32 @@ async def test_unexpected_errors_are_a_bare_500() -> None:
     assert response.status_code == 500
     assert response.json() == {"detail": {"error": "Internal server error"}}
     assert "secret internals" not in response.text
+
+
+@pytest.mark.parametrize(
+    "conflict",
+    [
+        asyncpg.UniqueViolationError("duplicate key value violates unique constraint"),
+        asyncpg.ForeignKeyViolationError("violates foreign key constraint"),
+        IntegrityError("UPDATE tag ...", {}, Exception("UNIQUE constraint failed")),
+    ],
+)
+@pytest.mark.usefixtures("in_tmp_dir")
+async def test_a_write_that_loses_a_race_on_a_constraint_is_409(conflict: Exception) -> None:
+    app = create_app(make_settings("sqlite:///tasks.db"))
+
+    @app.get("/race")
+    async def race() -> None:
+        raise conflict
+
+    async with serving(app, raise_app_exceptions=False) as client:
+        response = await client.get("/race")
+
+    assert response.status_code == 409
+    assert response.headers["retry-after"] == "1"
+    assert response.json() == {
+        "detail": {"error": "A concurrent write changed the same data first: retry this one"}
+    }
 
 
 async def test_exhausted_connection_pool_is_503(database_url: str) -> None:

@@ -227,7 +227,13 @@ async def test_a_create_that_fails_midway_leaves_neither_key_nor_task(
 
     async def create_then_fail(runner: StatementRunner) -> Response:
         await tasks.on(runner).create(
-            title="never kept", description=None, completed=False, priority="none", due_at=None
+            title="never kept",
+            description=None,
+            completed=False,
+            priority="none",
+            due_at=None,
+            recurrence=None,
+            tags=[],
         )
         raise RuntimeError("failed after the insert")
 

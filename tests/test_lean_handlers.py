@@ -196,6 +196,7 @@ def _script() -> list[Step]:
         ("DELETE", f"{tasks}/3", {"headers": {"If-Match": '"3.1"'}}),
         ("GET", tasks, {"params": {"limit": "3", "sort": "-updated_at"}}),
         *_planning_script(tasks),
+        *_tags_and_recurrence_script(tasks),
     ]
 
 
@@ -238,6 +239,45 @@ def _planning_script(tasks: str) -> list[Step]:
         ("GET", tasks, {"params": {"has_due": "true", "sort": "priority", "offset": "1"}}),
         ("GET", tasks, {"params": {"has_due": "yes"}}),
         ("GET", tasks, {"params": {"sort": "due_at", "search": "p"}}),
+    ]
+
+
+def _tags_and_recurrence_script(tasks: str) -> list[Step]:
+    """Tags and recurrence: written, filtered on, completed and renamed, well-formed and not."""
+    due = "2026-11-30T09:00:00Z"
+    tags = tasks.removesuffix("/tasks") + "/tags"
+    weekly = {"title": "Weekly", "due_at": due, "recurrence": "FREQ=WEEKLY;BYDAY=MO,TH"}
+    return [
+        ("POST", tasks, {"json": {**weekly, "tags": [" Errands ", "home", "HOME"]}}),
+        ("POST", tasks, {"json": {"title": "Tagged", "tags": ["errands", "work"]}}),
+        ("POST", tasks, {"json": {"title": "x", "tags": ["a\tb"]}}),
+        ("POST", tasks, {"json": {"title": "x", "tags": ["x" * 51]}}),
+        ("POST", tasks, {"json": {"title": "x", "tags": [f"t{n}" for n in range(21)]}}),
+        ("POST", tasks, {"json": {"title": "x", "recurrence": "FREQ=DAILY"}}),
+        ("POST", tasks, {"json": {"title": "x", "due_at": due, "recurrence": "FREQ=HOURLY"}}),
+        ("POST", tasks, {"json": {"title": "x", "due_at": due, "recurrence": "FREQ=DAILY;X=1"}}),
+        ("PATCH", f"{tasks}/2", {"json": {"recurrence": "FREQ=DAILY;COUNT=2"}}),
+        ("PATCH", f"{tasks}/2", {"json": {"due_at": due, "recurrence": "FREQ=DAILY;COUNT=2"}}),
+        ("PATCH", f"{tasks}/2/complete", {}),
+        ("PATCH", f"{tasks}/2/complete", {"json": {"completed": True}}),
+        ("PATCH", f"{tasks}/2", {"json": {"tags": ["Work"], "completed": False}}),
+        ("PUT", f"{tasks}/2", {"json": {**weekly, "completed": True, "tags": ["work"]}}),
+        ("PATCH", f"{tasks}/2", {"json": {"due_at": None}}),
+        ("PATCH", f"{tasks}/2", {"json": {"tags": None}}),
+        ("GET", tasks, {"params": {"tag": "ERRANDS", "sort": "due_at"}}),
+        ("GET", tasks, {"params": [("tag", "errands"), ("tag", "work"), ("priority", "none")]}),
+        ("GET", tasks, {"params": [("tag", "work"), ("tag", "Work"), ("limit", "1")]}),
+        ("GET", tasks, {"params": {"tag": ""}}),
+        ("GET", tasks, {"params": [("tag", f"t{n}") for n in range(21)]}),
+        ("GET", tags, {}),
+        ("PATCH", f"{tags}/HOME", {"json": {"name": "house"}}),
+        ("PATCH", f"{tags}/work", {"json": {"name": "errands"}}),
+        ("PATCH", f"{tags}/nothing", {"json": {"name": "x"}}),
+        ("PATCH", f"{tags}/errands", {"json": {"name": ""}}),
+        ("GET", tags, {}),
+        ("DELETE", f"{tags}/house", {}),
+        ("DELETE", f"{tags}/house", {}),
+        ("GET", tasks, {"params": {"sort": "id"}}),
     ]
 
 
@@ -345,6 +385,8 @@ async def test_well_formed_requests_are_served_by_the_lean_handlers(
         ("due_before", "2027-12-01T08:00:00+01:00"),
         ("overdue", "false"),
         ("has_due", "true"),
+        ("tag", "Errands"),
+        ("tag", "home"),
         ("sort", "-due_at"),
     ]
     async with serving(app) as http:

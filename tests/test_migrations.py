@@ -117,6 +117,32 @@ async def test_existing_tasks_get_no_priority_and_no_due_date(
     assert done.headers["x-total-count"] == "1", "the task count triggers survive"
 
 
+async def test_existing_tasks_get_no_tags_and_no_recurrence_and_keep_their_counts(
+    engine: AsyncEngine, alice: ApiUser
+) -> None:
+    await alice.create(title="tagged", tags=["Home"], due_at="2026-12-01T08:00:00Z")
+    async with engine.begin() as connection:
+        await connection.run_sync(_alembic, "downgrade", "0004")
+        await connection.execute(
+            text(
+                "INSERT INTO task (user_id, title, completed, created_at, updated_at, version) "
+                "VALUES (:owner, 'written by the old schema', true, :now, :now, 1)"
+            ),
+            {"owner": alice.id, "now": utc_now()},
+        )
+        await connection.run_sync(_alembic, "upgrade", "head")
+    async with engine.connect() as connection:
+        assert await connection.run_sync(schema_differences) == []
+
+    response = await alice.request("GET", params={"sort": "id"})
+    tasks = response.json()
+    assert [(task["tags"], task["recurrence"]) for task in tasks] == [([], None)] * 2
+    done = await alice.request("GET", params={"completed": "true"})
+    assert done.headers["x-total-count"] == "1", "the task count triggers survive"
+    retagged = await alice.request("PATCH", f"/{tasks[0]['id']}", json={"tags": ["home"]})
+    assert retagged.json()["tags"] == ["home"]
+
+
 def has_open(pid: int, path: Path) -> bool:
     """Whether process `pid` has the file at `path` open (Linux)."""
     descriptors = Path(f"/proc/{pid}/fd")

@@ -17,13 +17,15 @@ async def test_every_task_operation_documents_bearer_auth_and_its_errors(
         if path.startswith("/api/")
         for method, operation in item.items()
     ]
-    assert len(operations) == 7
+    assert len(operations) == 10
     for path, method, operation in operations:
         assert operation["security"] == [{"HTTPBearer": []}], (path, method)
         assert {"401", "403", "429", "503"} <= set(operation["responses"]), (path, method)
-        if "{task_id}" in path:
+        if "{task_id}" in path or "{name}" in path:
             assert "404" in operation["responses"], (path, method)
-        if method in ("post", "put") or (path.endswith("{task_id}") and method == "patch"):
+        if method in ("post", "put") or (
+            path.endswith(("{task_id}", "{name}")) and method == "patch"
+        ):
             assert {"400", "413", "415", "422"} <= set(operation["responses"]), (path, method)
 
 
@@ -41,6 +43,9 @@ async def test_swagger_ui_is_served(client: AsyncClient) -> None:
 
 
 OPERATION_IDS = {
+    ("/api/{user_id}/tags", "get"): "list_tags",
+    ("/api/{user_id}/tags/{name}", "patch"): "rename_tag",
+    ("/api/{user_id}/tags/{name}", "delete"): "delete_tag",
     ("/api/{user_id}/tasks", "get"): "list_tasks",
     ("/api/{user_id}/tasks", "post"): "create_task",
     ("/api/{user_id}/tasks/{task_id}", "get"): "get_task",

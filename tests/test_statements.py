@@ -10,6 +10,7 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, inse
 
 from backend import health, idempotency, schema_revision, task_store, user_store
 from backend.models import UTCDateTime, utc_now
+from backend.schemas import MAX_TAGS
 from backend.sql_runner import Statement, UnsupportedStatement
 
 from support import ApiUser
@@ -34,6 +35,13 @@ def _values(alice: ApiUser, task_id: int) -> dict[str, Any]:
         "completed": True,
         "priority": 2,
         "due_at": now + timedelta(days=1),
+        "recurrence": "FREQ=DAILY",
+        **{f"tag_key_{slot}": f"tag {slot}" for slot in range(MAX_TAGS)},
+        **{f"tag_name_{slot}": f"Tag {slot}" for slot in range(MAX_TAGS)},
+        **{f"tag_filter_{slot}": f"tag {slot}" for slot in range(MAX_TAGS)},
+        "tag_key": "tag 1",
+        "new_name": "Renamed",
+        "new_key": "renamed",
         "now": now,
         "due_before": now + timedelta(days=2),
         "due_after": now - timedelta(days=2),
@@ -59,9 +67,10 @@ def _values(alice: ApiUser, task_id: int) -> dict[str, Any]:
 
 
 def test_every_statement_shape_is_built_at_import() -> None:
-    # 72 pages and their 72 totals; 16 of each with planning filters (8 sets of them, with and
-    # without search); 66 writes, 2 deletes, get and create.
-    assert len(task_store.STATEMENTS) == 246
+    # 72 pages and their 72 totals; 18 of each with planning filters (9 sets of them, with and
+    # without search); 128 plain writes, 2 toggles, 12 guarded writes, 2 deletes, get and
+    # create; 13 statements on tags.
+    assert len(task_store.STATEMENTS) == 339
     assert len({id(statement) for statement in STATEMENTS}) == len(STATEMENTS)
 
 

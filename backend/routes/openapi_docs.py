@@ -127,7 +127,8 @@ CREATE_RESPONSES: Responses = {
     **_BODY,
     400: _error("The body is not valid JSON, or the `Idempotency-Key` is malformed."),
     409: _error(
-        "A request with this `Idempotency-Key` is still being processed.",
+        "A request with this `Idempotency-Key` is still being processed, or a concurrent write "
+        "changed the caller's tags first.",
         **{"Retry-After": _header("Seconds to wait before retrying.", "1")},
     ),
     422: {
@@ -161,6 +162,11 @@ WRITE_RESPONSES: Responses = {
     **_NOT_FOUND,
     **_BODY,
     400: _error("The body is not valid JSON, or the precondition header is malformed."),
+    409: _error(
+        "A concurrent write changed the task or the caller's tags first (while completing a "
+        "recurring task, setting a recurrence or changing tags): retry.",
+        **{"Retry-After": _header("Seconds to wait before retrying.", "1")},
+    ),
     **_STALE,
 }
 DELETE_RESPONSES: Responses = {
@@ -169,6 +175,27 @@ DELETE_RESPONSES: Responses = {
     **_NOT_FOUND,
     **_PRECONDITIONS,
     **_STALE,
+}
+
+_TAG_NOT_FOUND: Responses = {404: _error("No task of the caller's carries this tag.")}
+TAG_LIST_RESPONSES: Responses = {
+    200: {"description": "The caller's tags, sorted by name case-insensitively."},
+    **_AUTH,
+}
+TAG_RENAME_RESPONSES: Responses = {
+    200: {"description": "The tag under its new name, with how many tasks now carry it."},
+    **_AUTH,
+    **_TAG_NOT_FOUND,
+    **_BODY,
+    409: _error(
+        "A concurrent write changed the caller's tags first: retry.",
+        **{"Retry-After": _header("Seconds to wait before retrying.", "1")},
+    ),
+}
+TAG_DELETE_RESPONSES: Responses = {
+    204: {"description": "Taken off every task."},
+    **_AUTH,
+    **_TAG_NOT_FOUND,
 }
 
 

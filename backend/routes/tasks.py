@@ -43,8 +43,11 @@ from backend.routes.lean import (
 from backend.schemas import (
     CANONICAL_DIGITS,
     INSTANT,
+    MAX_TAGS,
+    TAG_NAME,
     Instant,
     Priority,
+    TagName,
     TaskCompletion,
     TaskCreate,
     TaskPatch,
@@ -122,10 +125,18 @@ def _instant(text: str) -> object:
         return None
 
 
+def _tag(text: str) -> str | None:
+    """`text` as `TagName` reads it, or None for FastAPI to refuse."""
+    try:
+        return TAG_NAME.validate_python(text)
+    except ValidationError:
+        return None
+
+
 def _list_query(request: Request) -> dict[str, Any] | None:
     """`completed`, `sort`, `limit`, `offset` and the planning filters, each at most once (but
-    `priority`, which may repeat) and canonical; None for any other parameter (a search
-    included) or form."""
+    `priority` and `tag`, which may repeat) and canonical; None for any other parameter (a
+    search included) or form."""
     query: dict[str, Any] = {
         "completed": None,
         "sort": DEFAULT_SORT.value,
@@ -140,6 +151,14 @@ def _list_query(request: Request) -> dict[str, Any] | None:
                 return None
             planning = planning or {}
             planning.setdefault("priorities", set()).add(raw)
+            continue
+        if name == "tag":
+            tag = _tag(raw)
+            planning = planning or {}
+            tags = planning.setdefault("tags", [])
+            tags.append(tag)
+            if tag is None or len(tags) > MAX_TAGS:
+                return None
             continue
         if name in seen:
             return None
@@ -169,7 +188,8 @@ def _list_query(request: Request) -> dict[str, Any] | None:
         query["planning"] = NO_PLANNING_FILTERS
     else:
         priorities = frozenset(planning.pop("priorities", ()))
-        query["planning"] = PlanningFilters(priorities=priorities, **planning)
+        tags = frozenset(planning.pop("tags", ()))
+        query["planning"] = PlanningFilters(priorities=priorities, tags=tags, **planning)
     return query
 
 
@@ -236,6 +256,14 @@ async def list_tasks(
     has_due: Annotated[
         bool | None, Query(description="Only tasks with (`true`) or without a due date.")
     ] = None,
+    tag: Annotated[
+        list[TagName] | None,
+        Query(
+            max_length=MAX_TAGS,
+            description="Only tasks carrying this tag (case-insensitive); repeat it for tasks "
+            f"carrying all of several (at most {MAX_TAGS}).",
+        ),
+    ] = None,
 ) -> Response:
     """One page of the caller's tasks; `X-Total-Count` and `Link` describe the whole list."""
     planning = PlanningFilters(
@@ -244,6 +272,7 @@ async def list_tasks(
         due_after=due_after,
         overdue=overdue,
         has_due=has_due,
+        tags=frozenset(tag or ()),
     )
     return await handlers.list_page(
         tasks,

@@ -13,6 +13,12 @@ it has, with the ETag it was given: a positive `DELETE` whose task is gone is po
 that exists, and a well-formed `If-Match` other than `*` carries that task's ETag. Deleting a
 missing task and stale tags are covered by tests/test_tasks_crud.py and tests/test_etags.py.
 
+`recurrence`: an RRULE value has a grammar and rules across its parts (FREQ required, COUNT or
+UNTIL, a due date beside it) that the schema states in words, not as a pattern, so nearly
+every string Hypothesis draws is rightly refused (422). A client sends a rule it built: in a
+positive case, a string that is not a valid rule is replaced by one, and a task with a rule gets
+the due date it needs. Refused rules are covered by tests/test_recurrence.py.
+
 Malformed values (the negative cases, answered 400 or 422) are sent as generated.
 """
 
@@ -27,9 +33,12 @@ from schemathesis import GenerationMode
 
 from backend.dependencies.tasks import IDEMPOTENCY_KEY_PATTERN
 from backend.etags import ENTITY_TAG_LIST
+from backend.recurrence import RecurrenceError, canonical_rule
 
 _WELL_FORMED_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 _WELL_FORMED_TAGS = re.compile(ENTITY_TAG_LIST)
+_A_RULE = "FREQ=WEEKLY;BYDAY=MO"
+_A_DUE_DATE = "2026-12-07T09:00:00+01:00"
 
 
 def _existing_task(case: Any) -> tuple[int, str] | None:
@@ -44,6 +53,27 @@ def _existing_task(case: Any) -> tuple[int, str] | None:
         current = httpx.get(f"{base}/{task['id']}", headers=auth)
         return task["id"], current.headers["etag"]
     return None
+
+
+def _is_positive(case: Any) -> bool:
+    meta = case.meta
+    return meta is not None and meta.generation.mode == GenerationMode.POSITIVE
+
+
+def _with_a_valid_rule(case: Any) -> None:
+    """A positive task body's recurrence as a client builds it: a valid rule, with a due date."""
+    body = case.body
+    if not _is_positive(case) or not isinstance(body, dict):
+        return
+    rule = body.get("recurrence")
+    if not isinstance(rule, str):
+        return
+    try:
+        canonical_rule(rule)
+    except RecurrenceError:
+        body["recurrence"] = _A_RULE
+    if body.get("due_at") is None:
+        body["due_at"] = _A_DUE_DATE
 
 
 def _positive_delete(case: Any) -> bool:
@@ -63,6 +93,7 @@ def before_call(_context: Any, case: Any, _kwargs: dict[str, Any]) -> None:
     key = headers.get("Idempotency-Key")
     if isinstance(key, str) and _WELL_FORMED_KEY.fullmatch(key):
         headers["Idempotency-Key"] = str(uuid.uuid4())
+    _with_a_valid_rule(case)
     if not _positive_delete(case):
         return
     task = _existing_task(case)

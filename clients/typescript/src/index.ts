@@ -7,6 +7,7 @@ export type {
   ErrorBody,
   ListQuery,
   NewTask,
+  TagCount,
   Task,
   TaskApi,
   TaskApiOptions,

@@ -82,6 +82,52 @@ export interface paths {
         patch: operations["toggle_task"];
         trace?: never;
     };
+    "/api/{user_id}/tags": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List the caller's tags
+         * @description The caller's tags, each with how many of their tasks carry it, sorted by name
+         *     case-insensitively; a tag no task carries is not listed.
+         */
+        get: operations["list_tags"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/{user_id}/tags/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Take a tag off every task
+         * @description Take the tag off every task that carries it.
+         */
+        delete: operations["delete_tag"];
+        options?: never;
+        head?: never;
+        /**
+         * Rename a tag, or merge it into another
+         * @description Rename the tag on every task that carries it; renaming it onto another of the caller's
+         *     tags merges the two, under the new spelling.
+         */
+        patch: operations["rename_tag"];
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -158,6 +204,37 @@ export interface components {
          */
         Priority: "none" | "low" | "medium" | "high";
         /**
+         * TagCount
+         * @description One of the caller's tags and how many of their tasks carry it.
+         */
+        TagCount: {
+            /**
+             * Name
+             * @example errands
+             */
+            name: string;
+            /**
+             * Count
+             * @example 3
+             */
+            count: number;
+        };
+        /**
+         * TagRename
+         * @description Body of `PATCH /api/{user_id}/tags/{name}`: the tag's new name.
+         * @example {
+         *       "name": "shopping"
+         *     }
+         */
+        TagRename: {
+            /**
+             * Name
+             * @description 1-50 characters, not all whitespace, no control characters; trimmed. Matched case-insensitively.
+             * @example errands
+             */
+            name: string;
+        };
+        /**
          * TaskCompletion
          * @description Optional body of `PATCH .../complete`: set `completed` instead of toggling it.
          * @example {
@@ -203,13 +280,29 @@ export interface components {
              * @example 2026-12-01T09:00:00+01:00
              */
             due_at?: string | null;
+            /**
+             * Recurrence
+             * @description An RFC 5545 RRULE value without the `RRULE:` prefix, using only FREQ (DAILY, WEEKLY, MONTHLY, YEARLY), INTERVAL (1-1000), BYDAY, BYMONTHDAY, COUNT (1-10000, the occurrences left including the current due date) and UNTIL (20261231T235959Z or 20261231); evaluated in UTC; needs `due_at`. Completing the task moves `due_at` to the next occurrence instead, until none is left. Or null for none.
+             * @example FREQ=WEEKLY;BYDAY=MO
+             */
+            recurrence?: string | null;
+            /**
+             * Tags
+             * @description At most 20 tags. `Home` and `home` are one tag (the spelling the user first created is kept); duplicates collapse; returned sorted case-insensitively.
+             * @default []
+             * @example [
+             *       "errands",
+             *       "Home"
+             *     ]
+             */
+            tags?: string[];
         };
         /**
          * TaskPatch
          * @description Body of `PATCH /api/{user_id}/tasks/{id}`: only the fields present change.
          *
-         *     `description: null` and `due_at: null` clear them; `title`, `completed` and `priority` may be
-         *     omitted but not
+         *     `description: null`, `due_at: null` and `recurrence: null` clear them (clearing `due_at`
+         *     clears `recurrence` too); `title`, `completed`, `priority` and `tags` may be omitted but not
          *     null (the `None` defaults only mark "absent" and are not part of the schema).
          * @example {
          *       "title": "Buy oat milk"
@@ -241,6 +334,21 @@ export interface components {
              * @example 2026-12-01T09:00:00+01:00
              */
             due_at?: string | null;
+            /**
+             * Recurrence
+             * @description An RFC 5545 RRULE value without the `RRULE:` prefix, using only FREQ (DAILY, WEEKLY, MONTHLY, YEARLY), INTERVAL (1-1000), BYDAY, BYMONTHDAY, COUNT (1-10000, the occurrences left including the current due date) and UNTIL (20261231T235959Z or 20261231); evaluated in UTC; needs `due_at`. Completing the task moves `due_at` to the next occurrence instead, until none is left. Or null for none.
+             * @example FREQ=WEEKLY;BYDAY=MO
+             */
+            recurrence?: string | null;
+            /**
+             * Tags
+             * @description At most 20 tags. `Home` and `home` are one tag (the spelling the user first created is kept); duplicates collapse; returned sorted case-insensitively.
+             * @example [
+             *       "errands",
+             *       "Home"
+             *     ]
+             */
+            tags?: string[];
         };
         /**
          * TaskReplace
@@ -277,6 +385,22 @@ export interface components {
              * @example 2026-12-01T09:00:00+01:00
              */
             due_at?: string | null;
+            /**
+             * Recurrence
+             * @description An RFC 5545 RRULE value without the `RRULE:` prefix, using only FREQ (DAILY, WEEKLY, MONTHLY, YEARLY), INTERVAL (1-1000), BYDAY, BYMONTHDAY, COUNT (1-10000, the occurrences left including the current due date) and UNTIL (20261231T235959Z or 20261231); evaluated in UTC; needs `due_at`. Completing the task moves `due_at` to the next occurrence instead, until none is left. Or null for none.
+             * @example FREQ=WEEKLY;BYDAY=MO
+             */
+            recurrence?: string | null;
+            /**
+             * Tags
+             * @description At most 20 tags. `Home` and `home` are one tag (the spelling the user first created is kept); duplicates collapse; returned sorted case-insensitively.
+             * @default []
+             * @example [
+             *       "errands",
+             *       "Home"
+             *     ]
+             */
+            tags?: string[];
         };
         /**
          * TaskResponse
@@ -316,6 +440,21 @@ export interface components {
              * @example 2026-12-01T08:00:00+00:00
              */
             due_at: string | null;
+            /**
+             * Recurrence
+             * @description The RRULE value that reschedules the task when it is completed, or null.
+             * @example FREQ=WEEKLY;BYDAY=MO
+             */
+            recurrence: string | null;
+            /**
+             * Tags
+             * @description The task's tags, sorted case-insensitively.
+             * @example [
+             *       "errands",
+             *       "Home"
+             *     ]
+             */
+            tags: string[];
             /**
              * Created At
              * Format: date-time
@@ -386,6 +525,8 @@ export interface operations {
                 overdue?: boolean;
                 /** @description Only tasks with (`true`) or without a due date. */
                 has_due?: boolean;
+                /** @description Only tasks carrying this tag (case-insensitive); repeat it for tasks carrying all of several (at most 20). */
+                tag?: string[];
             };
             header?: never;
             path: {
@@ -580,7 +721,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
-            /** @description A request with this `Idempotency-Key` is still being processed. */
+            /** @description A request with this `Idempotency-Key` is still being processed, or a concurrent write changed the caller's tags first. */
             409: {
                 headers: {
                     /**
@@ -891,6 +1032,20 @@ export interface operations {
             /** @description No such task among the caller's tasks. */
             404: {
                 headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A concurrent write changed the task or the caller's tags first (while completing a recurring task, setting a recurrence or changing tags): retry. */
+            409: {
+                headers: {
+                    /**
+                     * @description Seconds to wait before retrying.
+                     * @example 1
+                     */
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
                 content: {
@@ -1209,6 +1364,20 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description A concurrent write changed the task or the caller's tags first (while completing a recurring task, setting a recurrence or changing tags): retry. */
+            409: {
+                headers: {
+                    /**
+                     * @description Seconds to wait before retrying.
+                     * @example 1
+                     */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description `If-Match` names a version the task no longer has; `ETag` is the current one. */
             412: {
                 headers: {
@@ -1375,6 +1544,20 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorResponse"];
                 };
             };
+            /** @description A concurrent write changed the task or the caller's tags first (while completing a recurring task, setting a recurrence or changing tags): retry. */
+            409: {
+                headers: {
+                    /**
+                     * @description Seconds to wait before retrying.
+                     * @example 1
+                     */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
             /** @description `If-Match` names a version the task no longer has; `ETag` is the current one. */
             412: {
                 headers: {
@@ -1383,6 +1566,395 @@ export interface operations {
                      * @example "42.3"
                      */
                     ETag: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The body is over the size limit (1 MiB by default). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The body is not sent as JSON. */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Over the rate limit (per user, stricter for writes; per client IP without a token). */
+            429: {
+                headers: {
+                    /**
+                     * @description Seconds to wait before retrying.
+                     * @example 2
+                     */
+                    "Retry-After": string;
+                    /**
+                     * @description Requests left and seconds until reset.
+                     * @example "writes";r=0;t=42
+                     */
+                    RateLimit: string;
+                    /**
+                     * @description The quota and its window.
+                     * @example "writes";q=120;w=60
+                     */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A header line is over 8 KiB, or all headers together are over 32 KiB (`header` names the line that is too long). */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unreachable or too slow, or its schema is not migrated to this release: retry later. */
+            503: {
+                headers: {
+                    /**
+                     * @description Seconds to wait before retrying.
+                     * @example 2
+                     */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    list_tags: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The authenticated user's id (the token's `sub`), percent-encoded as UTF-8 where it holds anything but letters, digits and `-._~`. */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The caller's tags, sorted by name case-insensitively. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TagCount"][];
+                };
+            };
+            /** @description Missing, malformed, forged or expired token. */
+            401: {
+                headers: {
+                    /**
+                     * @description The bearer scheme to use.
+                     * @example Bearer realm="api"
+                     */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The path's `{user_id}` is not the caller. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The body is over the size limit (1 MiB by default). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Over the rate limit (per user, stricter for writes; per client IP without a token). */
+            429: {
+                headers: {
+                    /**
+                     * @description Seconds to wait before retrying.
+                     * @example 2
+                     */
+                    "Retry-After": string;
+                    /**
+                     * @description Requests left and seconds until reset.
+                     * @example "writes";r=0;t=42
+                     */
+                    RateLimit: string;
+                    /**
+                     * @description The quota and its window.
+                     * @example "writes";q=120;w=60
+                     */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A header line is over 8 KiB, or all headers together are over 32 KiB (`header` names the line that is too long). */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unreachable or too slow, or its schema is not migrated to this release: retry later. */
+            503: {
+                headers: {
+                    /**
+                     * @description Seconds to wait before retrying.
+                     * @example 2
+                     */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    delete_tag: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tag's name, in any case. */
+                name: string;
+                /** @description The authenticated user's id (the token's `sub`), percent-encoded as UTF-8 where it holds anything but letters, digits and `-._~`. */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Taken off every task. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Missing, malformed, forged or expired token. */
+            401: {
+                headers: {
+                    /**
+                     * @description The bearer scheme to use.
+                     * @example Bearer realm="api"
+                     */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The path's `{user_id}` is not the caller. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No task of the caller's carries this tag. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The body is over the size limit (1 MiB by default). */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description Over the rate limit (per user, stricter for writes; per client IP without a token). */
+            429: {
+                headers: {
+                    /**
+                     * @description Seconds to wait before retrying.
+                     * @example 2
+                     */
+                    "Retry-After": string;
+                    /**
+                     * @description Requests left and seconds until reset.
+                     * @example "writes";r=0;t=42
+                     */
+                    RateLimit: string;
+                    /**
+                     * @description The quota and its window.
+                     * @example "writes";q=120;w=60
+                     */
+                    "RateLimit-Policy": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A header line is over 8 KiB, or all headers together are over 32 KiB (`header` names the line that is too long). */
+            431: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The database is unreachable or too slow, or its schema is not migrated to this release: retry later. */
+            503: {
+                headers: {
+                    /**
+                     * @description Seconds to wait before retrying.
+                     * @example 2
+                     */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+        };
+    };
+    rename_tag: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The tag's name, in any case. */
+                name: string;
+                /** @description The authenticated user's id (the token's `sub`), percent-encoded as UTF-8 where it holds anything but letters, digits and `-._~`. */
+                user_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TagRename"];
+            };
+        };
+        responses: {
+            /** @description The tag under its new name, with how many tasks now carry it. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TagCount"];
+                };
+            };
+            /** @description The body is not valid JSON. */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description Missing, malformed, forged or expired token. */
+            401: {
+                headers: {
+                    /**
+                     * @description The bearer scheme to use.
+                     * @example Bearer realm="api"
+                     */
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description The path's `{user_id}` is not the caller. */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description No task of the caller's carries this tag. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorResponse"];
+                };
+            };
+            /** @description A concurrent write changed the caller's tags first: retry. */
+            409: {
+                headers: {
+                    /**
+                     * @description Seconds to wait before retrying.
+                     * @example 1
+                     */
+                    "Retry-After": string;
                     [name: string]: unknown;
                 };
                 content: {

@@ -15,6 +15,8 @@ export type TaskReplacement = Schemas["TaskReplace"];
 /** `PATCH` body: only the fields present change; `description: null` clears it. */
 export type TaskChanges = Schemas["TaskPatch"];
 export type TaskSort = Schemas["TaskSort"];
+/** One of the caller's tags and how many of their tasks carry it. */
+export type TagCount = Schemas["TagCount"];
 export type ListQuery = NonNullable<operations["list_tasks"]["parameters"]["query"]>;
 /** 422 carries the validation errors; every other error `{ detail: { error, ... } }`. */
 export type ErrorBody = Schemas["ErrorResponse"] | Schemas["HTTPValidationError"];
@@ -89,7 +91,8 @@ function versionOf(task: Task, response: Response): TaskVersion {
 
 export type TaskApi = ReturnType<typeof createTaskApi>;
 
-/** The API's task operations for whoever `getToken` signs in; `userId` is the token's `sub`. */
+/** The API's task and tag operations for whoever `getToken` signs in; `userId` is the token's
+ * `sub`. */
 export function createTaskApi({ baseUrl, getToken, fetch = globalThis.fetch }: TaskApiOptions) {
   const tokens = new BearerTokens(getToken);
   const client: Client<paths> = createClient<paths>({
@@ -183,6 +186,31 @@ export function createTaskApi({ baseUrl, getToken, fetch = globalThis.fetch }: T
     ): Promise<ApiResult<null>> {
       const outcome = await client.DELETE("/api/{user_id}/tasks/{task_id}", {
         params: { path: { user_id: userId, task_id: taskId }, header: { "If-Match": ifMatch } },
+      });
+      return resultOf(outcome, () => null);
+    },
+
+    /** The caller's tags, sorted by name case-insensitively, with their task counts. */
+    async tags(userId: string): Promise<ApiResult<TagCount[]>> {
+      const outcome = await client.GET("/api/{user_id}/tags", {
+        params: { path: { user_id: userId } },
+      });
+      return resultOf(outcome, (tags) => tags);
+    },
+
+    /** Rename a tag on every task; onto another of the caller's tags, merge the two. */
+    async renameTag(userId: string, name: string, newName: string): Promise<ApiResult<TagCount>> {
+      const outcome = await client.PATCH("/api/{user_id}/tags/{name}", {
+        params: { path: { user_id: userId, name } },
+        body: { name: newName },
+      });
+      return resultOf(outcome, (tag) => tag);
+    },
+
+    /** Take a tag off every task. */
+    async removeTag(userId: string, name: string): Promise<ApiResult<null>> {
+      const outcome = await client.DELETE("/api/{user_id}/tags/{name}", {
+        params: { path: { user_id: userId, name } },
       });
       return resultOf(outcome, () => null);
     },
