@@ -24,7 +24,9 @@ from backend.tokens import mint_token
 
 
 async def _migrate(settings: Settings) -> None:
-    engine = create_engine(settings)
+    """Upgrade without `DB_STATEMENT_TIMEOUT`: it bounds requests, while a migration may build
+    an index on millions of rows, or wait for another replica's migration to end."""
+    engine = create_engine(settings.model_copy(update={"db_statement_timeout": 0}))
     try:
         await upgrade(engine)
     finally:

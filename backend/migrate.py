@@ -38,24 +38,22 @@ async def _take_migration_lock(connection: AsyncConnection) -> None:
 
     PostgreSQL: a transaction-level advisory lock, released by the commit or rollback (also
     through a transaction pooler, unlike a session lock); the wait is as long as the other
-    migration takes, so `DB_STATEMENT_TIMEOUT` is lifted for it alone. SQLite: the database's
-    write lock, taken now rather than at the first write (the driver would begin the
-    transaction only then, after Alembic has read the revision); a wait longer than
+    migration takes, and neither it nor a migration's own statements are cut short by a statement
+    timeout (`python -m backend migrate` sets none). SQLite: the
+    database's write lock, taken now rather than at the first write (the driver would begin
+    the transaction only then, after Alembic has read the revision); a wait longer than
     `DB_POOL_TIMEOUT` fails with "database is locked".
     """
     if connection.dialect.name != "postgresql":
         await connection.exec_driver_sql("BEGIN IMMEDIATE")
         return
+    # Nor a server-side one (`ALTER ROLE ... SET statement_timeout`), for this transaction.
+    await connection.execute(text("SET LOCAL statement_timeout = 0"))
     key = {"key": MIGRATION_LOCK_KEY}
     if await connection.scalar(text("SELECT pg_try_advisory_xact_lock(:key)"), key):
         return
     logger.info("another migration is running: waiting for it to end")
-    timeout = await connection.scalar(text("SELECT current_setting('statement_timeout')"))
-    await connection.execute(text("SET LOCAL statement_timeout = 0"))
     await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), key)
-    await connection.execute(
-        text("SELECT set_config('statement_timeout', :timeout, true)"), {"timeout": timeout}
-    )
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:

@@ -24,7 +24,7 @@ from backend.models import SQLModel, utc_now
 from backend.schema_revision import code_revisions
 
 from processes import ROOT
-from support import SECRET, ApiUser, make_settings
+from support import SECRET, ApiUser, fresh_postgres, make_settings
 
 
 def schema_differences(connection: Connection) -> list[object]:
@@ -256,3 +256,61 @@ async def test_replicas_migrating_a_fresh_database_at_once_all_succeed(
             assert await connection.run_sync(schema_differences) == []
     finally:
         await engine.dispose()
+
+
+@pytest.mark.direct_postgres  # holds a table lock; migrations use the direct URL
+async def test_a_migration_step_slower_than_the_statement_timeout_completes(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """A release migrating behind a long read of `task` (or building an index on millions of
+    rows) outlasts `DB_STATEMENT_TIMEOUT`, which bounds requests: the migration waits and
+    completes instead of failing the release."""
+    async with fresh_postgres(postgres_url) as url:
+        engine = create_engine(make_settings(url))
+        try:
+            async with engine.begin() as connection:
+                await connection.run_sync(_alembic, "upgrade", "0004")
+        finally:
+            await engine.dispose()
+        output, returncode = await _migrate_behind_a_reader(url, tmp_path)
+    print(output)
+
+    assert returncode == 0, output
+    assert "Running upgrade 0004 -> 0005" in output
+    assert "database schema is up to date" in output
+
+
+async def _migrate_behind_a_reader(url: str, cwd: Path) -> tuple[str, int | None]:
+    """`migrate` with a 1 s statement timeout, while a transaction reads `task` for 1.5 s more
+    than it takes the migration to queue behind it."""
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(False)
+    reader, observer = await asyncpg.connect(dsn), await asyncpg.connect(dsn)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "DATABASE_URL": url,
+        "BETTER_AUTH_SECRET": SECRET,
+        "ENVIRONMENT": "development",
+        "LOG_FORMAT": "text",
+        "DB_STATEMENT_TIMEOUT": "1",
+    }
+    queued = "SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'task'::regclass"
+    try:
+        async with reader.transaction():
+            await reader.execute("LOCK TABLE task IN ACCESS SHARE MODE")
+            process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "backend", "migrate", env=env, cwd=cwd,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            )  # fmt: skip
+            for _ in range(300):
+                if await observer.fetchval(queued):
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("the migration never waited for the table")
+            await asyncio.sleep(1.5)
+        output = (await process.communicate())[0].decode()
+    finally:
+        await reader.close()
+        await observer.close()
+    return output, process.returncode
