@@ -215,14 +215,14 @@ class Server:
                 self.process.wait()
 
 
-def api_env(options: Options, source: Path) -> dict[str, str]:
+def api_env(database_url: str, pool_size: int, source: Path) -> dict[str, str]:
     """The API's settings; `backend` is imported from `source` (this checkout or a baseline's)."""
     return {
         **RAISED_QUOTAS,
-        "DATABASE_URL": options.database_url,
+        "DATABASE_URL": database_url,
         "BETTER_AUTH_SECRET": SECRET,
         "ENVIRONMENT": "production",
-        "DB_POOL_SIZE": str(options.pool_size),
+        "DB_POOL_SIZE": str(pool_size),
         # Ahead of the venv's editable install of this checkout.
         "PYTHONPATH": str(source),
     }
@@ -239,7 +239,7 @@ def start_api(
     """The API as production runs it; `settings` override some of its environment."""
     command = [sys.executable, "-m", "backend", "serve", "--port", str(port)]
     # Run where no project .env is found, so only these settings apply.
-    env = {**api_env(options, source), **(settings or {})}
+    env = {**api_env(options.database_url, options.pool_size, source), **(settings or {})}
     return Server(name, [*command, "--workers", str(workers)], env, WORK_DIR, port)
 
 
@@ -372,7 +372,7 @@ def wrk(
     }
 
 
-async def _delete_benchmark_rows(database_url: str, max_seeded_id: int) -> None:
+async def delete_benchmark_rows(database_url: str, max_seeded_id: int) -> None:
     connection = await asyncpg.connect(database_url)
     try:
         await connection.execute("DELETE FROM task WHERE id > $1", max_seeded_id)
@@ -396,7 +396,7 @@ def measure(options: Options, seeded: Seeded, server: Server, scenario: str) -> 
     result = wrk(server.url, data_file, script_scenario, options.duration, *load)
     if scenario in WRITES_NEW_ROWS:
         # Keep every user at 20 tasks, so list results stay comparable between runs.
-        asyncio.run(_delete_benchmark_rows(options.database_url, seeded.max_seeded_id))
+        asyncio.run(delete_benchmark_rows(options.database_url, seeded.max_seeded_id))
     return result
 
 
@@ -430,9 +430,42 @@ def run_order(names: list[str], repeat: int) -> list[str]:
     return names[shift:] + names[:shift]
 
 
+# Connections a worker may hold beyond its pool (readiness, provisioning), and the harness's own.
+SPARE_CONNECTIONS_PER_WORKER = 1
+HARNESS_CONNECTIONS = 4
+
+
+async def _free_connections(database_url: str) -> int:
+    connection = await asyncpg.connect(database_url)
+    try:
+        limit = int(await connection.fetchval("SHOW max_connections"))
+        reserved = int(await connection.fetchval("SHOW superuser_reserved_connections"))
+        used = int(await connection.fetchval("SELECT count(*) FROM pg_stat_activity"))
+        return limit - reserved - used
+    finally:
+        await connection.close()
+
+
+def check_connections(options: Options, apps: int) -> None:
+    """Refuse, before anything starts, a run whose servers would exhaust PostgreSQL's
+    connections (four apps at 2 workers with pools of 10 do, on a default server)."""
+    needed = apps * max(options.workers) * (options.pool_size + SPARE_CONNECTIONS_PER_WORKER)
+    free = asyncio.run(_free_connections(options.database_url))
+    if needed + HARNESS_CONNECTIONS > free:
+        per_worker = (free - HARNESS_CONNECTIONS) // (apps * max(options.workers))
+        fitting = per_worker - SPARE_CONNECTIONS_PER_WORKER
+        raise SystemExit(
+            f"{apps} apps x {max(options.workers)} workers x pools of {options.pool_size} need "
+            f"about {needed} connections; PostgreSQL has {free} free: pass --pool-size "
+            f"{max(fitting, 1)} or fewer, or raise max_connections"
+        )
+
+
 def run_scenarios(
     options: Options, seeded: Seeded, baseline: Baseline | None = None
 ) -> list[dict[str, Any]]:
+    apps = 2 + (baseline is not None) + (baseline is not None and baseline.reference is not None)
+    check_connections(options, apps)
     rows = []
     for workers in options.workers:
         with servers(options, seeded, workers, baseline) as started:
@@ -551,7 +584,7 @@ def rss_growth(options: Options, seeded: Seeded) -> dict[str, Any]:
             checkpoints[str(target)] = {"requests": served, "rss_mib": api.rss_kib() / 1024}
     finally:
         api.stop()
-        asyncio.run(_delete_benchmark_rows(options.database_url, seeded.max_seeded_id))
+        asyncio.run(delete_benchmark_rows(options.database_url, seeded.max_seeded_id))
     low, high = (checkpoints[str(target)]["rss_mib"] for target in (first, second))
     return {"checkpoints": checkpoints, "growth": high / low - 1}
 
