@@ -208,6 +208,19 @@ def write_report(results: dict[str, dict[str, float]], args: argparse.Namespace)
         check=True,
     ).stdout.strip()
     names = list(next(iter(results.values())))
+    header, rule = "| request | " + " | ".join(names) + " |", "|---|" + "--:|" * len(names)
+    rows = [
+        f"| {kind} | " + " | ".join(f"{row[name]:,.0f}" for name in names) + " |"
+        for kind, row in results.items()
+    ]
+    if "baseline" in names and "baseline-reference" in names:
+        # Throughput goes as one over the instructions: the API's ratio is reference / API.
+        header += " API/ref, after | before | change |"
+        rule += "--:|--:|--:|"
+        for index, row in enumerate(results.values()):
+            after = row["reference"] / row["api"]
+            before = row["baseline-reference"] / row["baseline"]
+            rows[index] += f" {after:.3f} | {before:.3f} | {after / before - 1:+.1%} |"
     lines = [
         f"# Instructions per request, whole server process (commit {commit})",
         "",
@@ -215,12 +228,9 @@ def write_report(results: dict[str, dict[str, float]], args: argparse.Namespace)
         "requests of each kind after 100 uncounted ones, one connection, PostgreSQL, one worker "
         "with production defaults (the API) as `run.py` starts it.",
         "",
-        "| request | " + " | ".join(names) + " |",
-        "|---|" + "--:|" * len(names),
-        *(
-            f"| {kind} | " + " | ".join(f"{row[name]:,.0f}" for name in names) + " |"
-            for kind, row in results.items()
-        ),
+        header,
+        rule,
+        *rows,
     ]
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H%MZ")
     out = RESULTS_DIR / f"{stamp}-{commit}-server-instructions.md"
