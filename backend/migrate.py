@@ -38,11 +38,11 @@ async def _take_migration_lock(connection: AsyncConnection) -> None:
 
     PostgreSQL: a transaction-level advisory lock, released by the commit or rollback (also
     through a transaction pooler, unlike a session lock); the wait is as long as the other
-    migration takes, and neither it nor a migration's own statements are cut short by a statement
-    timeout (`python -m backend migrate` sets none). SQLite: the
-    database's write lock, taken now rather than at the first write (the driver would begin
-    the transaction only then, after Alembic has read the revision); a wait longer than
-    `DB_POOL_TIMEOUT` fails with "database is locked".
+    migration takes, and neither it nor a migration's own statements are cut short by a
+    statement timeout (`python -m backend migrate` sets none). SQLite: the database's write
+    lock, taken now rather than at the first write (the driver would begin the transaction only
+    then, after Alembic has read the revision); a wait longer than `DB_POOL_TIMEOUT` fails with
+    "database is locked".
     """
     if connection.dialect.name != "postgresql":
         await connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -237,28 +237,48 @@ def start_api(
     settings: dict[str, str] | None = None,
 ) -> Server:
     """The API as production runs it; `settings` override some of its environment."""
-    command = [sys.executable, "-m", "backend", "serve", "--port", str(port)]
     # Run where no project .env is found, so only these settings apply.
     env = {**api_env(options.database_url, options.pool_size, source), **(settings or {})}
-    return Server(name, [*command, "--workers", str(workers)], env, WORK_DIR, port)
+    return Server(name, api_command(port, workers), env, WORK_DIR, port)
+
+
+def api_command(port: int, workers: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "backend",
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
+
+
+def reference_env(database_url: str, pool_size: int, source: Path) -> dict[str, str]:
+    """The reference app's settings; it is imported from `source`."""
+    return {
+        "REFERENCE_DATABASE_URL": database_url,
+        "REFERENCE_SECRET": SECRET,
+        "REFERENCE_POOL_SIZE": str(pool_size),
+        "PYTHONPATH": str(source),
+    }
+
+
+def reference_command(port: int, workers: int) -> list[str]:
+    return [
+        sys.executable, "-m", "uvicorn", "bench.reference_app:app", "--port", str(port),
+        "--workers", str(workers), "--loop", "uvloop", "--http", "httptools",
+        "--no-access-log", "--no-server-header", "--no-proxy-headers", "--log-level", "warning",
+    ]  # fmt: skip
 
 
 def start_reference(
     options: Options, workers: int, port: int, source: Path = ROOT, name: str = "reference"
 ) -> Server:
     """The reference app of `source` (this checkout, or a baseline reference's worktree)."""
-    env = {
-        "REFERENCE_DATABASE_URL": options.database_url,
-        "REFERENCE_SECRET": SECRET,
-        "REFERENCE_POOL_SIZE": str(options.pool_size),
-        "PYTHONPATH": str(source),
-    }
-    command = [
-        sys.executable, "-m", "uvicorn", "bench.reference_app:app", "--port", str(port),
-        "--workers", str(workers), "--loop", "uvloop", "--http", "httptools",
-        "--no-access-log", "--no-server-header", "--no-proxy-headers", "--log-level", "warning",
-    ]  # fmt: skip
-    return Server(name, command, env, source, port)
+    env = reference_env(options.database_url, options.pool_size, source)
+    return Server(name, reference_command(port, workers), env, source, port)
 
 
 def _git(*args: str) -> str:

@@ -40,9 +40,12 @@ from bench.run import (
     ROOT,
     SECRET,
     WORK_DIR,
+    api_command,
     api_env,
     baseline_checkout,
     delete_benchmark_rows,
+    reference_command,
+    reference_env,
 )
 from bench.seed import Seeded, seed
 
@@ -134,27 +137,6 @@ def _wait_ready(process: subprocess.Popen[bytes], port: int, seeded: Seeded) -> 
     raise RuntimeError(f"the server on port {port} never answered")
 
 
-def api_command(port: int) -> list[str]:
-    return [sys.executable, "-m", "backend", "serve", "--port", str(port), "--workers", "1"]
-
-
-def reference_command(port: int) -> list[str]:
-    return [
-        sys.executable, "-m", "uvicorn", "bench.reference_app:app", "--port", str(port),
-        "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--no-server-header",
-        "--no-proxy-headers", "--log-level", "warning",
-    ]  # fmt: skip
-
-
-def reference_env(database_url: str, source: Path) -> dict[str, str]:
-    return {
-        "REFERENCE_DATABASE_URL": database_url,
-        "REFERENCE_SECRET": SECRET,
-        "REFERENCE_POOL_SIZE": str(POOL_SIZE),
-        "PYTHONPATH": str(source),
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"))
@@ -172,23 +154,27 @@ def main() -> None:
     seeded = seed(database_url, SECRET, WORK_DIR)
     with ExitStack() as stack:
         apps: dict[str, tuple[list[str], dict[str, str], Path]] = {
-            "api": (api_command(args.port + 1), api_env(database_url, POOL_SIZE, ROOT), WORK_DIR),
+            "api": (
+                api_command(args.port + 1, 1),
+                api_env(database_url, POOL_SIZE, ROOT),
+                WORK_DIR,
+            ),
             "reference": (
-                reference_command(args.port + 2),
-                reference_env(database_url, ROOT),
+                reference_command(args.port + 2, 1),
+                reference_env(database_url, POOL_SIZE, ROOT),
                 ROOT,
             ),
         }
         if args.baseline:
             before = stack.enter_context(baseline_checkout(args.baseline, paths=API_PATHS))
             env = api_env(database_url, POOL_SIZE, before.source)
-            apps["baseline"] = (api_command(args.port + 4), env, WORK_DIR)
+            apps["baseline"] = (api_command(args.port + 4, 1), env, WORK_DIR)
         if args.baseline_reference:
             floor = stack.enter_context(
                 baseline_checkout(args.baseline_reference, paths=REFERENCE_PATHS)
             )
-            env = reference_env(database_url, floor.source)
-            apps["baseline-reference"] = (reference_command(args.port + 5), env, floor.source)
+            env = reference_env(database_url, POOL_SIZE, floor.source)
+            apps["baseline-reference"] = (reference_command(args.port + 5, 1), env, floor.source)
         results: dict[str, dict[str, float]] = {}
         for name, (command, env, cwd) in apps.items():
             port = int(command[command.index("--port") + 1])
